@@ -1,0 +1,117 @@
+"""Rich tables for the terminal: model info and traced intermediates."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from torch import Tensor
+
+from vitlens.info import ModelInfo
+from vitlens.model.trace import LAYER_KEYS, Trace
+
+
+def _human(n: float, unit: str = "") -> str:
+    for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= div:
+            return f"{n / div:.2f} {suffix}{unit}"
+    return f"{n:.0f} {unit}".strip()
+
+
+def _bytes(n: int) -> str:
+    for div, suffix in ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+        if n >= div:
+            return f"{n / div:.2f} {suffix}"
+    return f"{n} B"
+
+
+def info_tables(info: ModelInfo) -> list[Table]:
+    """Parameters per part, compute per image, and attention sizes."""
+    c = info.config
+    size = f"{c.image_size[0]}×{c.image_size[1]}×{c.in_channels}"
+    summary = Table(title=f"{c.name or 'model'}: {size}, patch {c.patch_size}")
+    summary.add_column("quantity")
+    summary.add_column("value", justify="right")
+    rows = [
+        ("patches N = H·W/P²", f"{c.num_patches} ({c.grid_size[0]}×{c.grid_size[1]})"),
+        ("tokens T = N + 1" if c.class_token else "tokens T = N", str(c.num_tokens)),
+        ("dim D / heads h / head dim d", f"{c.dim} / {c.heads} / {c.head_dim}"),
+        ("depth L / MLP width M", f"{c.depth} / {c.hidden_dim}"),
+        ("block / activation / positions / pool / head",
+         f"{c.block} / {c.activation} / {c.position} / {c.pool} / {c.head}"),
+        ("parameters", f"{info.total_parameters:,}"),
+        ("MACs per image", f"{info.total_macs:,} ({_human(info.total_macs)})"),
+        ("FLOPs per image (2 per MAC)", f"{info.flops:,} ({_human(info.flops, 'FLOP')})"),
+        ("attention values per layer h·T²", f"{c.heads} × {c.num_tokens}² = {info.attention_values_per_layer:,}"),
+        (
+            f"attention maps, all {c.depth} layers, batch {info.batch_size}",
+            f"{_bytes(info.attention_bytes(4))} fp32 / {_bytes(info.attention_bytes(2))} bf16",
+        ),
+    ]
+    for row in rows:
+        summary.add_row(*row)
+    params = Table(title="parameters per part")
+    params.add_column("part")
+    params.add_column("parameters", justify="right")
+    params.add_column("share", justify="right")
+    for name, count in info.parameters.items():
+        params.add_row(name, f"{count:,}", f"{100 * count / max(info.total_parameters, 1):.1f} %")
+    macs = Table(title="multiply-adds per image (FLOPs = 2 × MACs)")
+    macs.add_column("part")
+    macs.add_column("MACs", justify="right")
+    macs.add_column("share", justify="right")
+    for name, count in info.macs.items():
+        macs.add_row(name, f"{count:,}", f"{100 * count / max(info.total_macs, 1):.1f} %")
+    return [summary, params, macs]
+
+
+def _stats(t: Tensor) -> tuple[str, str, str, str]:
+    t = t.detach().float()
+    return (f"{t.mean().item():+.4f}", f"{t.std().item() if t.numel() > 1 else 0.0:.4f}",
+            f"{t.min().item():+.4f}", f"{t.max().item():+.4f}")
+
+
+def trace_table(trace: Trace, layers: list[int] | None = None) -> Table:
+    """Every intermediate with its shape and summary statistics, in the order the model computes them."""
+    table = Table(title="every intermediate of the forward pass (image 0 of the batch)")
+    for col, just in (("name", "left"), ("shape", "left"), ("mean", "right"), ("std", "right"),
+                      ("min", "right"), ("max", "right")):
+        table.add_column(col, justify=just)  # type: ignore[arg-type]
+    chosen = range(trace.num_layers) if layers is None else layers
+    order = ["image", "patches", "patch_vectors", "patch_embeddings", "tokens", "position_embeddings", "x0"]
+    order += [f"layers.{i}.{k}" for i in chosen for k in LAYER_KEYS]
+    order += ["final_norm", "pooled", "logits", "probabilities"]
+    for name in order:
+        if name in trace:
+            value = trace[name]
+            shown = value if name == "position_embeddings" else value[:1]
+            table.add_row(name, "×".join(map(str, value.shape)), *_stats(shown))
+    return table
+
+
+def cls_evolution_table(trace: Trace) -> Table:
+    """How the pooled token changes through the layers: its norm and cosine to the previous layer."""
+    table = Table(title="class-token evolution (image 0)")
+    for col in ("after", "‖x_cls‖", "cos to previous", "CLS attention entropy (mean over heads)"):
+        table.add_column(col, justify="right")
+    prev = trace["x0"][0, 0]
+    table.add_row("x0", f"{prev.norm().item():.4f}", "", "")
+    for i in range(trace.num_layers):
+        cur = trace[f"layers.{i}.output"][0, 0]
+        cos = float((cur @ prev) / (cur.norm() * prev.norm()).clamp_min(1e-12))
+        attn = trace[f"layers.{i}.attention"][0, :, 0]  # (h, T): where the class token looks
+        entropy = float(-(attn * attn.clamp_min(1e-12).log()).sum(-1).mean())
+        table.add_row(f"layer {i}", f"{cur.norm().item():.4f}", f"{cos:+.4f}", f"{entropy:.3f} nats")
+        prev = cur
+    return table
+
+
+def probabilities_table(probabilities: Tensor, class_names: list[str] | None, top_k: int = 5) -> Table:
+    """Top-k classes of one image with their probabilities."""
+    table = Table(title="prediction")
+    table.add_column("rank", justify="right")
+    table.add_column("class")
+    table.add_column("probability", justify="right")
+    p, idx = probabilities.topk(min(top_k, probabilities.numel()))
+    for rank, (prob, i) in enumerate(zip(p.tolist(), idx.tolist(), strict=True), start=1):
+        name = class_names[i] if class_names else str(i)
+        table.add_row(str(rank), name, f"{prob:.4f}")
+    return table
