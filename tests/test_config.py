@@ -110,8 +110,8 @@ def test_invalid_configs_say_what_is_wrong(changes, message):
 
 def test_divisibility_error_suggests_sizes():
     with pytest.raises(ConfigError) as err:
-        preset("mnist", image_size=30)
-    assert "28 or 32" in str(err.value)
+        preset("mnist", image_size=30, patch_size=4)
+    assert "e.g. 28×28 or 32×32" in str(err.value)
 
 
 def test_unknown_fields_and_presets_are_named(tmp_path):

@@ -69,6 +69,7 @@ def test_fused_and_explicit_attention_agree():
     model = create_model(small(depth=3, image_size=(16, 16))).eval()
     x = torch.randn(4, 3, 16, 16)
     with torch.no_grad():
+        model.set_attention_backend("fused")
         fused = model(x)
         model.set_explicit_attention(True)
         explicit = model(x)
@@ -130,8 +131,8 @@ def mnist_model() -> VisionTransformer:
         (torch.randn(3, 28, 28), "images.unsqueeze(1) for a batch of grey images"),
         (torch.randn(1, 28, 28), "images.unsqueeze(0) for one image"),
         (torch.randn(2, 3, 28, 28), "images have 3 channels but the model takes 1"),
-        (torch.randn(1, 1, 30, 28), "30×28 is not divisible by the patch size 4"),
-        (torch.randn(1, 1, 32, 32), "pass interpolate_pos_encoding=True"),
+        (torch.randn(1, 1, 30, 28), "30×28 is not divisible by the patch size 7"),
+        (torch.randn(1, 1, 35, 35), "pass interpolate_pos_encoding=True"),
         (torch.randint(0, 255, (1, 1, 28, 28), dtype=torch.uint8), "dtype torch.uint8"),
         (torch.full((1, 1, 28, 28), float("nan")), "NaN or infinite"),
         (torch.randn(28, 28), "must have shape (B, C, H, W)"),

@@ -15,14 +15,10 @@ def create_model(name_or_config: str | ViTConfig, **overrides: object) -> Vision
     return VisionTransformer(config)
 
 
+from vitlens.inference import load, predict  # noqa: E402
+from vitlens.training import TrainConfig, evaluate, train  # noqa: E402
+
 __all__ = [
-    "PRESETS",
-    "ConfigError",
-    "InputError",
-    "Trace",
-    "ViTConfig",
-    "VisionTransformer",
-    "__version__",
-    "create_model",
-    "preset",
+    "PRESETS", "ConfigError", "InputError", "Trace", "TrainConfig", "ViTConfig", "VisionTransformer", "__version__",
+    "create_model", "evaluate", "load", "predict", "preset", "train",
 ]

@@ -4,21 +4,34 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import torch
 import typer
 from rich.console import Console
 
+from vitlens.checkpoint import CheckpointError
 from vitlens.config import ConfigError, ViTConfig, load_config
+from vitlens.data.errors import DataError
 from vitlens.info import model_info
+from vitlens.interop.common import InteropError
 from vitlens.model.vit import InputError, VisionTransformer
-from vitlens.preprocess import ImageLoadError, load_image
-from vitlens.tables import cls_evolution_table, info_tables, probabilities_table, trace_table
+from vitlens.preprocess import ImageLoadError, load_image, normalise
+from vitlens.tables import (
+    cls_evolution_table,
+    eval_table,
+    info_tables,
+    predictions_table,
+    probabilities_table,
+    trace_table,
+)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="vitlens: a Vision Transformer you can see through.")
 console = Console()
-USER_ERRORS = (ConfigError, InputError, ImageLoadError, FileNotFoundError, ValueError)
+data_app = typer.Typer(no_args_is_help=True, help="Data sets: explicit downloads (nothing downloads by default).")
+app.add_typer(data_app, name="data")
+USER_ERRORS = (ConfigError, InputError, ImageLoadError, DataError, CheckpointError, InteropError, FileNotFoundError,
+               ValueError)
 
 
 def fail(err: Exception) -> typer.Exit:
@@ -44,37 +57,178 @@ def info(
         console.print(table)
 
 
-def _example_image(config: ViTConfig) -> torch.Tensor:
-    """A deterministic stand-in image when none is given: a smooth pattern of the config's size."""
-    h, w = config.image_size
-    y, x = torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij")
-    img = torch.exp(-((x**2 + y**2 - 0.45) ** 2) / 0.02)  # a ring, like a hand-drawn 0
-    return ((img - 0.5) / 0.5).expand(config.in_channels, h, w)
+def _bundled_digit(config: ViTConfig, index: int) -> tuple[torch.Tensor, str]:
+    """Test digit ``index`` of the bundled MNIST sample, prepared for ``config``."""
+    from vitlens.data.bundled import bundled_mnist
+
+    images, labels = bundled_mnist()["test"]
+    if config.in_channels != 1 or config.image_size != (28, 28):
+        raise ConfigError(f"the bundled digits are 28×28 grey; {config.name or 'this model'} takes "
+                          f"{config.image_size[0]}×{config.image_size[1]}×{config.in_channels}: pass --image")
+    return normalise(torch.from_numpy(images[index].copy()), config), f"bundled test digit #{index} (a {labels[index]})"
+
+
+def _model_for(spec: str, seed: int) -> tuple[VisionTransformer, str]:
+    """A trained model from a checkpoint folder, or a freshly initialised one from a preset/config."""
+    from vitlens.inference import load
+
+    path = Path(spec)
+    if path.is_dir() and (path / "model.safetensors").is_file():
+        return load(path), f"trained weights from {path}"
+    torch.manual_seed(seed)
+    return VisionTransformer(load_config(spec)).eval(), f"random init (seed {seed})"
 
 
 @app.command()
 def trace(
-    model: Annotated[str, typer.Argument(help="preset name, config JSON file, or checkpoint folder")] = "mnist",
+    model: Annotated[str, typer.Argument(help="checkpoint folder, preset name, or config JSON file")] = "mnist",
     image: Annotated[Path | None, typer.Option("--image", "-i", help="image file (any PIL format)")] = None,
+    digit: Annotated[int, typer.Option(help="bundled test digit to use when no --image is given")] = 0,
     seed: Annotated[int, typer.Option(help="seed for a freshly initialised model")] = 0,
     layers: Annotated[str | None, typer.Option(help="layers to list, e.g. '0,5' (default: all)")] = None,
 ) -> None:
     """Run one traced forward pass and list every intermediate, the class token's path and the prediction."""
     try:
-        config = load_config(model)
-        torch.manual_seed(seed)
-        net = VisionTransformer(config).eval()
-        pixels = load_image(image, config) if image else _example_image(config)
+        net, weights = _model_for(model, seed)
+        config = net.config
+        if image:
+            pixels, source = load_image(image, config), str(image)
+        else:
+            pixels, source = _bundled_digit(config, digit)
         chosen = [int(s) for s in layers.split(",")] if layers else None
         with torch.inference_mode():
             result = net.trace(pixels[None])
     except USER_ERRORS as err:
         raise fail(err) from err
-    source = str(image) if image else "a generated ring image"
-    console.print(f"[bold]{config.name or model}[/] on {source} — weights: random init (seed {seed})")
+    console.print(f"[bold]{config.name or model}[/] on {source} — weights: {weights}")
     console.print(trace_table(result, chosen))
-    console.print(cls_evolution_table(result))
+    if config.class_token:
+        console.print(cls_evolution_table(result))
     console.print(probabilities_table(result["probabilities"][0], config.class_names))
+
+
+@app.command()
+def train(
+    model: Annotated[str, typer.Option("--model", "-m", help="preset name or config JSON file")] = "mnist",
+    data: Annotated[str, typer.Option(help="mnist5k (bundled), mnist:DIR, fashion-mnist:DIR, cifar10:PATH, "
+                                           "folder:DIR or a path")] = "mnist5k",
+    out: Annotated[Path, typer.Option("--out", "-o", help="checkpoint folder to write")] = Path("runs/mnist"),
+    epochs: Annotated[int | None, typer.Option(help="epochs (default 60)")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="batch size (default 64)")] = None,
+    lr: Annotated[float | None, typer.Option(help="peak learning rate (default 2e-3)")] = None,
+    weight_decay: Annotated[float | None, typer.Option(help="AdamW weight decay (default 0.05)")] = None,
+    augment: Annotated[str | None, typer.Option(help="auto | digits | crop_flip | none")] = None,
+    precision: Annotated[str | None, typer.Option(help="auto | fp32 | bf16")] = None,
+    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model")] = False,
+    seed: Annotated[int | None, typer.Option(help="random seed (default 0)")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="continue the run in --out from its last checkpoint")]
+    = False,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1, … (default: cuda if available)")] = None,
+) -> None:
+    """Train a ViT (default: the mnist preset on the bundled 4,000/1,000 MNIST split) and save checkpoints."""
+    from dataclasses import replace
+
+    from vitlens.training import TrainConfig
+    from vitlens.training import train as run_training
+
+    options = dict(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, augment=augment,
+                   precision=precision, seed=seed)
+    given: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
+    if compile:
+        given["compile"] = True
+    tc = replace(TrainConfig(), **given) if (given or not resume) else None
+    try:
+        result = run_training(model, None if resume and data == "mnist5k" else data, out, tc, resume=resume,
+                              device=device)
+    except USER_ERRORS as err:
+        raise fail(err) from err
+    final = result.final
+    if result.interrupted:
+        console.print(f"[yellow]stopped[/] at step {final.get('step', '?')}; checkpoint saved in {out}. "
+                      f"Continue with: vitlens train --resume --out {out}")
+        raise typer.Exit(130)
+    console.print(f"[bold green]test accuracy {final['test_accuracy']:.4f}[/] on {len(result.history)} epochs "
+                  f"({final['time_s']:.0f} s). Checkpoint: {out}/ (config.json, model.safetensors, metrics.jsonl, "
+                  f"curves.png, confusion.png)")
+
+
+@app.command("eval")
+def evaluate_command(
+    checkpoint: Annotated[Path, typer.Argument(help="checkpoint folder")],
+    data: Annotated[str | None, typer.Option(help="data spec (default: the data the model was trained on)")] = None,
+    split: Annotated[str, typer.Option(help="train or test")] = "test",
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    plot: Annotated[Path | None, typer.Option(help="write the confusion matrix as PNG here")] = None,
+) -> None:
+    """Accuracy, per-class precision/recall/F1 and the confusion matrix of a checkpoint."""
+    from vitlens.checkpoint import read_config
+    from vitlens.data.datasets import load_data
+    from vitlens.inference import load
+    from vitlens.training import evaluate
+
+    try:
+        net = load(checkpoint)
+        spec = data or read_config(checkpoint).get("data", "mnist5k")
+        if spec == "in-memory":
+            raise DataError(f"{checkpoint} was trained on in-memory data: pass --data")
+        dataset = load_data(spec, net.config.image_size, net.config.in_channels)[split]
+        if dataset.class_names != net.config.class_names:
+            raise DataError(f"the classes of {spec} ({dataset.class_names}) differ from the model's "
+                            f"({net.config.class_names})")
+        result = evaluate(net, dataset)
+    except USER_ERRORS as err:
+        raise fail(err) from err
+    if plot:
+        from vitlens.viz import plot_confusion, save_figure
+
+        save_figure(plot_confusion(result.confusion, result.class_names), plot)
+    if as_json:
+        print(json.dumps(result.as_dict() | {"data": spec, "split": split, "images": len(dataset)}, indent=2))
+        return
+    for table in eval_table(result, f"{spec} {split} ({len(dataset)} images)"):
+        console.print(table)
+
+
+@app.command()
+def predict(
+    checkpoint: Annotated[Path, typer.Argument(help="checkpoint folder")],
+    images: Annotated[list[Path], typer.Argument(help="image files or folders")],
+    top_k: Annotated[int, typer.Option("--top-k", "-k", help="classes to show per image")] = 3,
+    invert: Annotated[str, typer.Option(help="auto | yes | no: invert grey images (auto: when the border is bright)")]
+    = "auto",
+    fit: Annotated[str, typer.Option(help="auto (MNIST-style digit centring for grey models) | resize")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Top-k classes and probabilities for each image (any PIL format, mode and size)."""
+    from vitlens.inference import predict as run_predict
+
+    choice: str | bool = {"yes": True, "no": False}.get(invert, invert)
+    try:
+        results = run_predict(checkpoint, images, top_k=top_k, invert=choice, fit=fit)
+    except USER_ERRORS as err:
+        raise fail(err) from err
+    if as_json:
+        print(json.dumps([r.as_dict() for r in results], indent=2))
+    else:
+        console.print(predictions_table(results))
+
+
+@data_app.command("download")
+def data_download(
+    name: Annotated[str, typer.Argument(help="mnist | fashion-mnist | cifar10")],
+    folder: Annotated[Path | None, typer.Option("--dir", help="target folder (default: data/NAME)")] = None,
+    base_url: Annotated[str | None, typer.Option(help="a mirror holding the same files")] = None,
+    retries: Annotated[int, typer.Option(help="tries per file")] = 3,
+) -> None:
+    """Download a standard data set with size and sha256 checks (then train with --data NAME:DIR)."""
+    from vitlens.data.download import download
+
+    target = folder or Path("data") / name
+    try:
+        paths = download(name, target, base_url=base_url, retries=retries)
+    except USER_ERRORS as err:
+        raise fail(err) from err
+    console.print(f"{len(paths)} file(s) verified in {target}. Train with: vitlens train --data {name}:{target}")
 
 
 def main() -> None:

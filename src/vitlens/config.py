@@ -133,7 +133,7 @@ class ViTConfig:
         if h % p or w % p:
             raise ConfigError(
                 f"image_size {h}×{w} is not divisible by patch_size {p}: "
-                f"use a multiple of {p} (e.g. {_nearest_multiples(h, p)} × {_nearest_multiples(w, p)}) "
+                f"use multiples of {p} (e.g. {_nearest_sizes(h, w, p)}) "
                 f"or a patch size dividing both ({_divisors_of_both(h, w)})"
             )
         if self.dim % self.heads:
@@ -225,9 +225,11 @@ class ViTConfig:
         return dataclasses.replace(self, **changes)
 
 
-def _nearest_multiples(n: int, p: int) -> str:
-    lo, hi = (n // p) * p, math.ceil(n / p) * p
-    return str(hi) if lo in (0, hi) else f"{lo} or {hi}"
+def _nearest_sizes(h: int, w: int, p: int) -> str:
+    """The sizes nearest to h×w, rounding down and up, that are multiples of p."""
+    down = (max(p, (h // p) * p), max(p, (w // p) * p))
+    up = (math.ceil(h / p) * p, math.ceil(w / p) * p)
+    return " or ".join(dict.fromkeys(f"{a}×{b}" for a, b in (down, up)))
 
 
 def _divisors_of_both(h: int, w: int) -> str:
@@ -250,9 +252,9 @@ def _imagenet(name: str, patch: int, dim: int, depth: int, heads: int) -> ViTCon
 
 
 def _mnist() -> ViTConfig:
-    # 7×7 = 49 patches of 4×4 pixels; sized for two CPU cores (see README, "Choosing the mnist preset").
+    # 4×4 = 16 patches of 7×7 pixels; sized for two CPU cores (see README, "The mnist preset").
     return ViTConfig(
-        name="mnist", image_size=(28, 28), patch_size=4, in_channels=1, num_classes=10,
+        name="mnist", image_size=(28, 28), patch_size=7, in_channels=1, num_classes=10,
         class_names=[str(d) for d in range(10)], dim=64, depth=6, heads=4, mlp_ratio=2.0,
         mean=MNIST_MEAN, std=MNIST_STD,
     )

@@ -50,20 +50,45 @@ def border_is_bright(pixels: np.ndarray) -> bool:
     return float(ring.mean()) > 127.5
 
 
-def image_to_tensor(img: Image.Image, config: ViTConfig, invert: str | bool = "auto") -> Tensor:
+def fit_digit(pixels: np.ndarray, size: tuple[int, int] = (28, 28), box: int = 20) -> np.ndarray:
+    """MNIST's own normalisation for a light-on-dark digit: crop to the ink, scale the longer side to
+    ``box`` pixels keeping the aspect ratio, and centre the result by its centre of mass."""
+    ink = pixels > max(30, int(pixels.max()) // 4)
+    if not ink.any():
+        return np.asarray(Image.fromarray(pixels).resize(size[::-1], Image.Resampling.BILINEAR))
+    rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
+    crop = pixels[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    scale = box / max(crop.shape)
+    h, w = max(1, round(crop.shape[0] * scale)), max(1, round(crop.shape[1] * scale))
+    digit = np.asarray(Image.fromarray(crop).resize((w, h), Image.Resampling.LANCZOS), dtype=np.float64)
+    total = digit.sum() or 1.0
+    cy, cx = (digit.sum(1) @ np.arange(h)) / total, (digit.sum(0) @ np.arange(w)) / total
+    out = np.zeros(size, dtype=np.float64)
+    top = int(np.clip(round(size[0] / 2 - cy), 0, size[0] - h))
+    left = int(np.clip(round(size[1] / 2 - cx), 0, size[1] - w))
+    out[top:top + h, left:left + w] = digit
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def image_to_tensor(img: Image.Image, config: ViTConfig, invert: str | bool = "auto", fit: str = "auto") -> Tensor:
     """A PIL image → (C, H, W) float tensor, resized to the config's size and normalised with its mean/std.
 
-    For 1-channel models trained on light-on-dark digits (MNIST), ``invert="auto"`` flips images whose
-    border is bright, so a dark digit photographed on white paper is read the MNIST way.
+    For 1-channel models (trained on light-on-dark digits, as MNIST), ``invert="auto"`` flips images
+    whose border is bright, so a dark digit written on white paper is read the MNIST way; and
+    ``fit="auto"`` gives images of another size MNIST's digit normalisation (`fit_digit`) instead of
+    a plain resize. ``fit="resize"`` always resizes the whole image.
     """
     img = to_model_mode(img, config.in_channels)
     h, w = config.image_size
-    if img.size != (w, h):
-        img = img.resize((w, h), Image.Resampling.BILINEAR, reducing_gap=None)
     pixels = np.asarray(img, dtype=np.uint8)
-    flip = border_is_bright(pixels) if invert == "auto" and config.in_channels == 1 else invert is True
-    if flip:
+    grey = config.in_channels == 1
+    if grey and (invert is True or (invert == "auto" and border_is_bright(pixels))):
         pixels = 255 - pixels
+    if pixels.shape[:2] != (h, w):
+        if grey and fit == "auto":
+            pixels = fit_digit(pixels, (h, w), box=round(min(h, w) * 20 / 28))
+        else:
+            pixels = np.asarray(Image.fromarray(pixels).resize((w, h), Image.Resampling.BILINEAR), dtype=np.uint8)
     return normalise(torch.from_numpy(pixels.copy()), config)
 
 
@@ -80,6 +105,6 @@ def normalise(pixels: Tensor, config: ViTConfig) -> Tensor:
     return (x - mean) / std
 
 
-def load_image(path: str | Path, config: ViTConfig, invert: str | bool = "auto") -> Tensor:
+def load_image(path: str | Path, config: ViTConfig, invert: str | bool = "auto", fit: str = "auto") -> Tensor:
     """Read an image file into a (C, H, W) tensor ready for a model built from ``config``."""
-    return image_to_tensor(open_image(path), config, invert)
+    return image_to_tensor(open_image(path), config, invert, fit)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.table import Table
 from torch import Tensor
 
@@ -114,4 +116,35 @@ def probabilities_table(probabilities: Tensor, class_names: list[str] | None, to
     for rank, (prob, i) in enumerate(zip(p.tolist(), idx.tolist(), strict=True), start=1):
         name = class_names[i] if class_names else str(i)
         table.add_row(str(rank), name, f"{prob:.4f}")
+    return table
+
+
+def eval_table(result: Any, title: str) -> list[Table]:
+    """Accuracy and per-class precision / recall / F1, then the confusion matrix."""
+    summary = Table(title=f"evaluation on {title}")
+    for col in ("class", "precision", "recall", "F1", "support"):
+        summary.add_column(col, justify="left" if col == "class" else "right")
+    for row in result.per_class():
+        summary.add_row(row["class"], f"{row['precision']:.4f}", f"{row['recall']:.4f}", f"{row['f1']:.4f}",
+                        str(row["support"]))
+    summary.add_row("[bold]accuracy", "", "", f"[bold]{result.accuracy:.4f}", str(int(result.confusion.sum())))
+    confusion = Table(title="confusion matrix (rows: true, columns: predicted)")
+    confusion.add_column("")
+    for name in result.class_names:
+        confusion.add_column(name, justify="right")
+    for name, row in zip(result.class_names, result.confusion.tolist(), strict=True):
+        confusion.add_row(name, *[str(v) if v else "·" for v in row])
+    return [summary, confusion]
+
+
+def predictions_table(predictions: list[Any]) -> Table:
+    """One row per image: the top classes with their probabilities."""
+    table = Table(title="predictions")
+    table.add_column("image")
+    table.add_column("class", style="bold")
+    table.add_column("probability", justify="right")
+    table.add_column("runners-up")
+    for p in predictions:
+        rest = ", ".join(f"{c} {q:.3f}" for c, q in p.top[1:])
+        table.add_row(p.source, p.top[0][0], f"{p.top[0][1]:.4f}", rest)
     return table

@@ -132,6 +132,14 @@ class VisionTransformer(nn.Module):
             assert isinstance(block, EncoderBlock)
             block.attn.explicit = explicit
 
+    def set_attention_backend(self, backend: str) -> None:
+        """``"auto"`` (math on CPU for short sequences, else SDPA) or ``"fused"`` (SDPA whenever untraced)."""
+        if backend not in ("auto", "fused"):
+            raise ValueError(f"attention backend must be 'auto' or 'fused', got {backend!r}")
+        for block in self.blocks:
+            assert isinstance(block, EncoderBlock)
+            block.attn.backend = backend
+
     def num_parameters(self, trainable_only: bool = False) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
 

@@ -1,0 +1,339 @@
+"""Training, evaluation and exact resume — a trainer you can read in one sitting.
+
+Every source of randomness is a function of (seed, epoch) or (seed, step): the order of the
+training images in an epoch, each step's augmentation and each step's dropout. The learning rate
+is a function of the step. So a run stopped at any step and resumed from its checkpoint ends with
+exactly the weights of an uninterrupted run (on CPU; bit-exact there).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from vitlens.checkpoint import STATE, CheckpointError, atomic_write, read_config, save_model, weights_metadata
+from vitlens.config import ViTConfig, load_config
+from vitlens.data.augment import random_affine
+from vitlens.data.datasets import ImageDataset, load_data
+from vitlens.model.vit import VisionTransformer
+
+
+@dataclass
+class TrainConfig:
+    """How to train. The defaults are the recipe for the bundled MNIST sample on a 2-core CPU."""
+
+    epochs: int = 60
+    batch_size: int = 64
+    lr: float = 2e-3
+    min_lr: float = 1e-5
+    warmup_epochs: float = 2.0
+    weight_decay: float = 0.05
+    label_smoothing: float = 0.1
+    clip_grad: float = 1.0
+    augment: str = "auto"  # auto | digits | crop_flip | none
+    precision: str = "auto"  # auto | fp32 | bf16
+    compile: bool = False
+    seed: int = 0
+    eval_batch_size: int = 500
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class EvalResult:
+    accuracy: float
+    loss: float
+    confusion: Tensor  # (K, K): rows true class, columns predicted
+    class_names: list[str]
+
+    def per_class(self) -> list[dict[str, float | str | int]]:
+        c = self.confusion.double()
+        tp = c.diag()
+        precision = tp / c.sum(0).clamp_min(1)
+        recall = tp / c.sum(1).clamp_min(1)
+        f1 = 2 * precision * recall / (precision + recall).clamp_min(1e-12)
+        return [{"class": name, "precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+                 "support": int(c[i].sum())} for i, name in enumerate(self.class_names)]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"accuracy": self.accuracy, "loss": self.loss, "per_class": self.per_class(),
+                "confusion": self.confusion.tolist(), "class_names": self.class_names}
+
+
+@dataclass
+class TrainResult:
+    model: VisionTransformer
+    out_dir: Path
+    history: list[dict[str, Any]] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def final(self) -> dict[str, Any]:
+        return self.history[-1] if self.history else {}
+
+
+# ---------------------------------------------------------------------------- pieces
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype: bf16 on GPUs that have it; on CPUs only when asked (see README, Speed)."""
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision != "auto":
+        raise ValueError(f"precision must be auto, fp32 or bf16, got {precision!r}")
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return None
+
+
+def fit_config_to_data(config: ViTConfig, data: ImageDataset) -> ViTConfig:
+    """Adapt image size, channels, classes and normalisation of a config to the data it trains on."""
+    changes: dict[str, Any] = {}
+    if data.image_size != config.image_size or data.channels != config.in_channels:
+        mean, std = data.channel_stats()
+        changes.update(image_size=data.image_size, in_channels=data.channels, mean=mean, std=std)
+    if len(data.class_names) != config.num_classes or data.class_names != config.class_names:
+        changes.update(num_classes=len(data.class_names), class_names=data.class_names)
+    return config.replace(**changes) if changes else config
+
+
+def default_augmentation(config: ViTConfig) -> str:
+    return "digits" if config.in_channels == 1 else "crop_flip"
+
+
+def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Weight decay on the weight matrices only: not on norms, biases, class token or positions."""
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        embedding = name.startswith(("class_token", "position_embedding"))
+        (decay if p.ndim >= 2 and not embedding else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def learning_rate(step: int, total: int, warmup: int, tc: TrainConfig) -> float:
+    """Linear warm-up to ``lr`` over ``warmup`` steps, then a cosine down to ``min_lr`` at ``total``."""
+    if step < warmup:
+        return tc.lr * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return tc.min_lr + 0.5 * (tc.lr - tc.min_lr) * (1 + math.cos(math.pi * progress))
+
+
+def prepare(images_u8: Tensor, config: ViTConfig, device: torch.device) -> Tensor:
+    """uint8 (B, C, H, W) → floats in [0, 1] on ``device`` (normalisation comes after augmentation)."""
+    return images_u8.to(device, non_blocking=True).float().div_(255)
+
+
+def normalise(x: Tensor, config: ViTConfig) -> Tensor:
+    mean = torch.tensor(config.mean, device=x.device).view(1, -1, 1, 1)
+    std = torch.tensor(config.std, device=x.device).view(1, -1, 1, 1)
+    return (x - mean) / std
+
+
+@torch.inference_mode()
+def evaluate(model: VisionTransformer, data: ImageDataset, batch_size: int = 500,
+             device: str | torch.device | None = None) -> EvalResult:
+    """Accuracy, mean loss and confusion matrix of ``model`` on ``data``."""
+    device = torch.device(device) if device else next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    k = model.config.num_classes
+    confusion = torch.zeros(k, k, dtype=torch.long)
+    total_loss = 0.0
+    for start in range(0, len(data), batch_size):
+        x = normalise(prepare(data.images[start:start + batch_size], model.config, device), model.config)
+        y = data.labels[start:start + batch_size].to(device)
+        logits = model(x).float()
+        total_loss += float(F.cross_entropy(logits, y, reduction="sum"))
+        pred = logits.argmax(-1)
+        confusion += torch.bincount((y * k + pred).cpu(), minlength=k * k).view(k, k)
+    model.train(was_training)
+    correct = int(confusion.diag().sum())
+    return EvalResult(correct / max(1, len(data)), total_loss / max(1, len(data)), confusion, data.class_names)
+
+
+# ---------------------------------------------------------------------------- checkpoints of runs
+def _save_run(out: Path, model: VisionTransformer, optimizer: torch.optim.Optimizer, tc: TrainConfig,
+              step: int, epoch: int, history: list[dict[str, Any]], data_spec: str) -> None:
+    meta = {"step": str(step), "epoch": str(epoch)}
+    save_model(out, model, extra={"train": asdict(tc), "data": data_spec}, metadata=meta)
+    state = {"step": step, "epoch": epoch, "optimizer": optimizer.state_dict(), "history": json.dumps(history)}
+    atomic_write(out / STATE, lambda p: torch.save(state, p))
+
+
+def _load_run(out: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    config = read_config(out)
+    path = out / STATE
+    if not path.is_file():
+        raise CheckpointError(f"{path} is missing: {out} holds a model but not a resumable training run")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for corrupt files
+        raise CheckpointError(f"{path} cannot be read ({err}); the run cannot be resumed from it") from err
+    if weights_metadata(out).get("step") != str(state["step"]):
+        raise CheckpointError(f"{out}: model.safetensors and {STATE} are from different steps; restore a matching pair")
+    return config, state
+
+
+# ---------------------------------------------------------------------------- training
+def train(
+    model_config: ViTConfig | str = "mnist",
+    data: str | dict[str, ImageDataset] | None = None,
+    out_dir: str | Path = "runs/mnist",
+    train_config: TrainConfig | None = None,
+    resume: bool = False,
+    device: str | None = None,
+    progress: bool = True,
+    stop_after_steps: int | None = None,
+) -> TrainResult:
+    """Train a ViT and write a checkpoint folder after every epoch; return the model and metrics.
+
+    ``data`` is a data spec (see `load_data`; default: the bundled MNIST sample) or a dict with
+    ``train`` and ``test`` datasets. With ``resume=True`` the run in ``out_dir`` continues from its
+    last checkpoint; its saved model and training configs are used and must match any given here.
+    ``stop_after_steps`` stops (and saves) after that many optimizer steps in total, as Ctrl-C does.
+    """
+    out = Path(out_dir)
+    tc = train_config or TrainConfig()
+    data_spec = data if isinstance(data, str) else ("mnist5k" if data is None else "in-memory")
+    start_step, history, optimizer_state = 0, [], None
+    if resume:
+        saved, state = _load_run(out)
+        saved_tc = TrainConfig.from_dict(saved.get("train", {}))
+        if train_config is not None and asdict(train_config) != asdict(saved_tc):
+            diff = {k: (v, asdict(saved_tc)[k]) for k, v in asdict(train_config).items() if asdict(saved_tc)[k] != v}
+            raise CheckpointError(f"--resume: {out} was trained with other settings (given vs saved: {diff}); "
+                                  f"resume with the run's own settings or start a new run in another folder")
+        tc = saved_tc
+        config = ViTConfig.from_dict(saved["model"])
+        if not isinstance(model_config, str) and model_config.to_dict() != config.to_dict():
+            raise CheckpointError(f"--resume: {out} holds a different model config; start a new run instead")
+        data_spec = saved.get("data", data_spec) if data is None else data_spec
+        start_step, history, optimizer_state = int(state["step"]), json.loads(state["history"]), state["optimizer"]
+    else:
+        existing = [name for name in ("model.safetensors", STATE, "metrics.jsonl") if (out / name).exists()]
+        if existing:
+            raise CheckpointError(f"{out} already holds a training run ({', '.join(existing)}); continue it with "
+                                  f"--resume, or choose another --out folder — nothing was overwritten")
+        config = load_config(model_config) if isinstance(model_config, str) else model_config
+    datasets = data if isinstance(data, dict) else load_data(data_spec, config.image_size, config.in_channels)
+    train_set, test_set = datasets["train"], datasets["test"]
+    config = fit_config_to_data(config, train_set)
+
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    torch.manual_seed(tc.seed)
+    model = VisionTransformer(config).to(dev)
+    if resume:
+        from vitlens.checkpoint import load_model
+
+        model.load_state_dict(load_model(out, dev).state_dict())
+    optimizer = torch.optim.AdamW(parameter_groups(model, tc.weight_decay), lr=tc.lr, betas=(0.9, 0.999),
+                                  fused=dev.type == "cuda")
+    if optimizer_state is not None:
+        optimizer.load_state_dict(optimizer_state)
+    amp_dtype = resolve_precision(tc.precision, dev)
+    augment = default_augmentation(config) if tc.augment == "auto" else tc.augment
+    forward = torch.compile(model) if tc.compile else model
+
+    steps_per_epoch = len(train_set) // tc.batch_size  # the last partial batch is dropped
+    if steps_per_epoch == 0:
+        raise ValueError(f"batch size {tc.batch_size} is larger than the {len(train_set)} training images")
+    total = steps_per_epoch * tc.epochs
+    warmup = int(tc.warmup_epochs * steps_per_epoch)
+    step = start_step
+    interrupted = False
+    stop_requested = False
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+
+    previous_handler = signal.signal(signal.SIGINT, on_sigint) if _main_thread() else None
+    from vitlens.progress import TrainProgress
+
+    model.train()
+    try:
+        with TrainProgress(total, start_step, enabled=progress) as bar:
+            while step < total and not stop_requested:
+                epoch, offset = divmod(step, steps_per_epoch)
+                order = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(tc.seed * 7919 + epoch))
+                seen = correct = 0
+                loss_sum = 0.0
+                started = time.perf_counter()
+                for i in range(offset, steps_per_epoch):
+                    idx = order[i * tc.batch_size:(i + 1) * tc.batch_size]
+                    gen = torch.Generator().manual_seed(tc.seed * 1_000_003 + step)
+                    torch.manual_seed(tc.seed * 1_000_003 + step)  # dropout / drop path of this step
+                    x = normalise(random_affine(prepare(train_set.images[idx], config, dev), gen, augment), config)
+                    y = train_set.labels[idx].to(dev)
+                    for group in optimizer.param_groups:
+                        group["lr"] = learning_rate(step, total, warmup, tc)
+                    with torch.autocast(dev.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+                        logits = forward(x)
+                    loss = F.cross_entropy(logits.float(), y, label_smoothing=tc.label_smoothing)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if tc.clip_grad > 0:
+                        nn.utils.clip_grad_norm_(model.parameters(), tc.clip_grad)
+                    optimizer.step()
+                    step += 1
+                    seen += len(y)
+                    loss_sum += float(loss.detach()) * len(y)
+                    correct += int((logits.argmax(-1) == y).sum())
+                    bar.update(step, epoch + 1, tc.epochs, loss_sum / seen, correct / seen,
+                               seen / (time.perf_counter() - started))
+                    if stop_requested or (stop_after_steps is not None and step >= stop_after_steps):
+                        stop_requested = True
+                        break
+                if step % steps_per_epoch == 0:  # an epoch finished: evaluate and record
+                    result = evaluate(model, test_set, tc.eval_batch_size, dev)
+                    elapsed = (history[-1]["time_s"] if history else 0.0) + bar.take_elapsed()
+                    history.append({"epoch": step // steps_per_epoch, "step": step, "lr": learning_rate(step - 1, total,
+                                    warmup, tc), "train_loss": loss_sum / max(seen, 1),
+                                    "train_accuracy": correct / max(seen, 1), "test_loss": result.loss,
+                                    "test_accuracy": result.accuracy, "time_s": elapsed})
+                    _append_metrics(out, history[-1])
+                    bar.log_epoch(history[-1])
+                _save_run(out, model, optimizer, tc, step, step // steps_per_epoch, history, data_spec)
+    finally:
+        if previous_handler is not None:
+            signal.signal(signal.SIGINT, previous_handler)
+    interrupted = step < total
+    if not interrupted:
+        _write_plots(out, model, test_set, history, tc, dev)
+    return TrainResult(model.eval(), out, history, interrupted)
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _append_metrics(out: Path, row: dict[str, Any]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "metrics.jsonl").open("a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def _write_plots(out: Path, model: VisionTransformer, test_set: ImageDataset, history: list[dict[str, Any]],
+                 tc: TrainConfig, device: torch.device) -> None:
+    from vitlens.viz import plot_confusion, plot_curves, save_figure
+
+    save_figure(plot_curves(history), out / "curves.png")
+    result = evaluate(model, test_set, tc.eval_batch_size, device)
+    save_figure(plot_confusion(result.confusion, result.class_names), out / "confusion.png")
