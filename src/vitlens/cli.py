@@ -213,6 +213,47 @@ def predict(
         console.print(predictions_table(results))
 
 
+@app.command()
+def explain(
+    checkpoint: Annotated[Path | None, typer.Argument(help="checkpoint folder (omit with --walkthrough)")] = None,
+    image: Annotated[Path | None, typer.Argument(help="image file (default: a bundled test digit)")] = None,
+    walkthrough: Annotated[bool, typer.Option("--walkthrough", help="the study notes' 6×6 example, step by step")]
+    = False,
+    model: Annotated[bool, typer.Option("--model", help="with --walkthrough: computed by the seed_toy model")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="rich | markdown | json")] = "rich",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write markdown/json here")] = None,
+    digit: Annotated[int, typer.Option(help="bundled test digit when no image is given")] = 0,
+    layer: Annotated[int | None, typer.Option(help="zoom into this layer's attention (with --head)")] = None,
+    head: Annotated[int | None, typer.Option(help="zoom into this head's full attention matrix")] = None,
+    save_dir: Annotated[Path | None, typer.Option("--save-dir", help="write the PNG figures here")] = None,
+) -> None:
+    """See through a ViT: the notes' worked example (--walkthrough), or every step of a real prediction."""
+    if fmt not in ("rich", "markdown", "json"):
+        raise fail(ValueError(f"--format must be rich, markdown or json, got {fmt!r}"))
+    if walkthrough:
+        from vitlens import walkthrough as wt
+
+        steps = wt.model_steps() if model else wt.walkthrough()
+        if fmt == "rich":
+            for table in wt.rich_tables(steps, model=model):
+                console.print(table)
+                console.print()
+            if not model:
+                for name, labels in wt.summary(steps).items():
+                    console.print(f"[bold]{name}[/]: {len(labels)}")
+            return
+        text = wt.markdown(steps, model=model) if fmt == "markdown" else json.dumps(wt.as_json(steps), indent=2)
+        if output:
+            output.write_text(text)
+            console.print(f"wrote {output}")
+        else:
+            print(text)
+        return
+    if checkpoint is None:
+        raise fail(ValueError("give a checkpoint folder (and optionally an image), or --walkthrough"))
+    raise fail(ValueError("explaining a real checkpoint is not available yet; see `vitlens trace CHECKPOINT`"))
+
+
 @data_app.command("download")
 def data_download(
     name: Annotated[str, typer.Argument(help="mnist | fashion-mnist | cifar10")],
