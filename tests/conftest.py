@@ -3,19 +3,21 @@ import os
 import pytest
 import torch
 
+from vitlens import walkthrough
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
-# The study notes' 6×6 image (seed 001), rows top to bottom.
-SEED_IMAGE = [
-    [0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
-    [0.6, 0.5, 0.4, 0.3, 0.2, 0.1],
-    [0.9, 0.8, 0.1, 0.2, 0.7, 0.3],
-    [0.2, 0.1, 0.0, 0.3, 0.4, 0.5],
-    [0.5, 0.4, 0.3, 0.2, 0.1, 0.0],
-    [0.3, 0.6, 0.9, 0.8, 0.7, 0.6],
-]
+SEED_IMAGE = walkthrough.IMAGE.tolist()  # checked against the notes' own text in test_walkthrough.py
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """The mnist preset trained on the whole bundled sample for 10 epochs (about 25 s): (folder, result)."""
+    from vitlens.training import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("trained") / "run"
+    return out, train("mnist", None, out, TrainConfig(epochs=10), progress=False)
 
 
 @pytest.fixture

@@ -98,14 +98,6 @@ def test_broken_checkpoints_get_clear_errors(tmp_path, small_data):
         load_model(tmp_path / "nothing")
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """The mnist preset trained on the whole bundled sample for 10 epochs (about 25 s)."""
-    out = tmp_path_factory.mktemp("trained") / "run"
-    result = train("mnist", None, out, TrainConfig(epochs=10), progress=False)
-    return out, result
-
-
 def test_training_learns_real_digits(trained):
     _, result = trained
     accuracies = [r["test_accuracy"] for r in result.history]

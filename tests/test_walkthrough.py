@@ -2,6 +2,8 @@
 
 import json
 import math
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -42,6 +44,22 @@ def attend(x, i, scale=1.0):
     scores = [dot(x[i], x[j]) * scale for j in range(len(x))]
     w = softmax(scores)
     return scores, w, [sum(w[j] * x[j][f] for j in range(len(x))) for f in range(4)]
+
+
+SEED = next((Path(__file__).resolve().parents[2] / "shared" / "seeds").glob("001_*.txt"), None) \
+    if (Path(__file__).resolve().parents[2] / "shared" / "seeds").is_dir() else None
+
+
+@pytest.mark.skipif(SEED is None, reason="the study notes (../shared/seeds) are not beside this checkout")
+def test_inputs_are_the_notes_own():
+    assert SEED is not None
+    text = SEED.read_text()
+    image = [[float(v) for v in m.group(1).split()] for m in re.finditer(r"^Row \d: ((?:[\d.]+ ?){6})$", text, re.M)]
+    assert image == wt.IMAGE.tolist()
+    block = text[text.index("E = [[") : text.index("]]", text.index("E = [[")) + 2]
+    e = [[float(v) for v in re.findall(r"-?\d+\.\d+", row)] for row in block.split("\n")]
+    assert e == wt.E.tolist()
+    assert "[1.82, -0.24, 3.19]" in text and "[2.3, -1.1, 3.2, 1.4]" in text
 
 
 def test_patches_vectors_and_projection():

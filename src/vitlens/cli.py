@@ -251,7 +251,50 @@ def explain(
         return
     if checkpoint is None:
         raise fail(ValueError("give a checkpoint folder (and optionally an image), or --walkthrough"))
-    raise fail(ValueError("explaining a real checkpoint is not available yet; see `vitlens trace CHECKPOINT`"))
+    from vitlens.explain import explain as run_explain
+    from vitlens.inference import load
+    from vitlens.tables import attention_matrix_table, heads_table
+
+    try:
+        net = load(checkpoint)
+        pixels, source = (load_image(image, net.config), str(image)) if image else _bundled_digit(net.config, digit)
+        result = run_explain(net, pixels)
+        if (layer is None) != (head is None):
+            raise ValueError("--layer and --head go together")
+        if layer is not None and head is not None and not (0 <= layer < net.config.depth and
+                                                           0 <= head < net.config.heads):
+            raise ValueError(f"--layer must be in 0…{net.config.depth - 1} and --head in 0…{net.config.heads - 1}")
+    except USER_ERRORS as err:
+        raise fail(err) from err
+    console.print(f"[bold]{checkpoint}[/] on {source}: prediction [bold]{result.top(1)[0][0]}[/] "
+                  f"({result.top(1)[0][1]:.3f}); {result.grid[0]}×{result.grid[1]} patches of "
+                  f"{net.config.patch_size}×{net.config.patch_size}")
+    console.print(heads_table(result))
+    console.print(cls_evolution_table(result.trace))
+    console.print(probabilities_table(result.probabilities, result.class_names))
+    if layer is not None and head is not None:
+        console.print(attention_matrix_table(result.trace, layer, head))
+    if save_dir:
+        from vitlens.viz import (
+            plot_cls_attention,
+            plot_cls_evolution,
+            plot_patch_grid,
+            plot_probabilities,
+            plot_rollout,
+            save_figure,
+        )
+
+        shown = pixels * torch.tensor(net.config.std).view(-1, 1, 1) + torch.tensor(net.config.mean).view(-1, 1, 1)
+        figures = {
+            "patch_grid.png": plot_patch_grid(shown, net.config.patch_size),
+            "cls_attention.png": plot_cls_attention(shown, result.cls_attention, result.grid),
+            "rollout.png": plot_rollout(shown, result.rollout, result.grid, "attention rollout (mean over heads)"),
+            "cls_evolution.png": plot_cls_evolution(result.cls_norms, result.cls_cosines),
+            "probabilities.png": plot_probabilities(result.probabilities, result.class_names),
+        }
+        for name, fig in figures.items():
+            save_figure(fig, save_dir / name)
+        console.print(f"wrote {', '.join(figures)} to {save_dir}")
 
 
 @data_app.command("download")

@@ -148,3 +148,31 @@ def predictions_table(predictions: list[Any]) -> Table:
         rest = ", ".join(f"{c} {q:.3f}" for c, q in p.top[1:])
         table.add_row(p.source, p.top[0][0], f"{p.top[0][1]:.4f}", rest)
     return table
+
+
+def heads_table(explanation: Any) -> Table:
+    """Per layer and head: the patches the class token attends to most, and how spread its attention is."""
+    table = Table(title="where the class token looks (per layer and head)")
+    for col in ("layer", "head", "top patches: index (row, col) weight", "to itself", "entropy"):
+        table.add_column(col, justify="left" if col.startswith("top") else "right")
+    for h in explanation.heads:
+        tops = ", ".join(f"{i} {explanation.patch_position(i)} {w:.3f}" for i, w in h.top_patches)
+        table.add_row(str(h.layer), str(h.head), tops, f"{h.to_cls:.3f}", f"{h.entropy:.2f} nats")
+    return table
+
+
+def attention_matrix_table(trace: Trace, layer: int, head: int, max_tokens: int = 24) -> Table:
+    """The full attention matrix of one head (rows: queries, columns: keys), first ``max_tokens`` tokens."""
+    attn = trace[f"layers.{layer}.attention"][0, head]
+    t = min(attn.shape[-1], max_tokens)
+    names = ["CLS"] + [str(i) for i in range(attn.shape[-1] - 1)]
+    table = Table(title=f"layer {layer}, head {head}: attention weights (row attends to column)"
+                        + (f", first {t} of {attn.shape[-1]} tokens" if t < attn.shape[-1] else ""))
+    table.add_column("")
+    for n in names[:t]:
+        table.add_column(n, justify="right")
+    for i in range(t):
+        row = attn[i, :t].tolist()
+        best = max(range(t), key=lambda j: row[j])
+        table.add_row(names[i], *[(f"[bold]{v:.2f}[/]" if j == best else f"{v:.2f}") for j, v in enumerate(row)])
+    return table

@@ -432,9 +432,9 @@ def _fmt(value: Any, decimals: int) -> str:
     if value is None:
         return ""
     a = np.asarray(value, dtype=float)
-    d = max(decimals, 0) + (2 if decimals >= 0 else 0)
+    d = decimals + 2 if decimals > 0 else 0  # two more digits than the notes print
     if a.ndim == 0:
-        return f"{float(a):,.{d}f}" if decimals >= 0 else f"{float(a):,.0f}"
+        return f"{float(a):,.{d}f}"
     if a.ndim == 2:
         return " / ".join("[" + ", ".join(f"{v:.{d}f}" for v in r) + "]" for r in a)
     return "[" + ", ".join(f"{v:.{d}f}" for v in a) + "]"
