@@ -16,7 +16,7 @@ from vitlens.data.errors import DataError
 from vitlens.info import model_info
 from vitlens.interop.common import InteropError
 from vitlens.model.vit import InputError, VisionTransformer
-from vitlens.preprocess import ImageLoadError, load_image, normalise
+from vitlens.preprocess import ImageLoadError, load_image, normalise, unstandardise
 from vitlens.tables import (
     cls_evolution_table,
     eval_table,
@@ -284,7 +284,7 @@ def explain(
             save_figure,
         )
 
-        shown = pixels * torch.tensor(net.config.std).view(-1, 1, 1) + torch.tensor(net.config.mean).view(-1, 1, 1)
+        shown = unstandardise(pixels, net.config)
         figures = {
             "patch_grid.png": plot_patch_grid(shown, net.config.patch_size),
             "cls_attention.png": plot_cls_attention(shown, result.cls_attention, result.grid),

@@ -99,10 +99,21 @@ def normalise(pixels: Tensor, config: ViTConfig) -> Tensor:
         x = x[None]
     elif x.ndim == 3 and x.shape[-1] == config.in_channels and x.shape[0] != config.in_channels:
         x = x.permute(2, 0, 1)
-    shape = (-1, 1, 1)
-    mean = torch.tensor(config.mean).view(shape)
-    std = torch.tensor(config.std).view(shape)
+    return standardise(x, config)
+
+
+def standardise(x: Tensor, config: ViTConfig) -> Tensor:
+    """Floats in [0, 1], (…, C, H, W) → (x − mean) / std per channel, as the config says."""
+    mean = torch.tensor(config.mean, device=x.device, dtype=x.dtype).view(-1, 1, 1)
+    std = torch.tensor(config.std, device=x.device, dtype=x.dtype).view(-1, 1, 1)
     return (x - mean) / std
+
+
+def unstandardise(x: Tensor, config: ViTConfig) -> Tensor:
+    """The inverse of `standardise`: model inputs back to pixels in [0, 1] (for display)."""
+    mean = torch.tensor(config.mean, device=x.device, dtype=x.dtype).view(-1, 1, 1)
+    std = torch.tensor(config.std, device=x.device, dtype=x.dtype).view(-1, 1, 1)
+    return x * std + mean
 
 
 def load_image(path: str | Path, config: ViTConfig, invert: str | bool = "auto", fit: str = "auto") -> Tensor:

@@ -25,6 +25,7 @@ from vitlens.config import ViTConfig, load_config
 from vitlens.data.augment import random_affine
 from vitlens.data.datasets import ImageDataset, load_data
 from vitlens.model.vit import VisionTransformer
+from vitlens.preprocess import standardise
 
 
 @dataclass
@@ -133,15 +134,9 @@ def learning_rate(step: int, total: int, warmup: int, tc: TrainConfig) -> float:
     return tc.min_lr + 0.5 * (tc.lr - tc.min_lr) * (1 + math.cos(math.pi * progress))
 
 
-def prepare(images_u8: Tensor, config: ViTConfig, device: torch.device) -> Tensor:
-    """uint8 (B, C, H, W) → floats in [0, 1] on ``device`` (normalisation comes after augmentation)."""
+def to_unit(images_u8: Tensor, device: torch.device) -> Tensor:
+    """uint8 (B, C, H, W) → floats in [0, 1] on ``device`` (standardisation comes after augmentation)."""
     return images_u8.to(device, non_blocking=True).float().div_(255)
-
-
-def normalise(x: Tensor, config: ViTConfig) -> Tensor:
-    mean = torch.tensor(config.mean, device=x.device).view(1, -1, 1, 1)
-    std = torch.tensor(config.std, device=x.device).view(1, -1, 1, 1)
-    return (x - mean) / std
 
 
 @torch.inference_mode()
@@ -155,7 +150,7 @@ def evaluate(model: VisionTransformer, data: ImageDataset, batch_size: int = 500
     confusion = torch.zeros(k, k, dtype=torch.long)
     total_loss = 0.0
     for start in range(0, len(data), batch_size):
-        x = normalise(prepare(data.images[start:start + batch_size], model.config, device), model.config)
+        x = standardise(to_unit(data.images[start:start + batch_size], device), model.config)
         y = data.labels[start:start + batch_size].to(device)
         logits = model(x).float()
         total_loss += float(F.cross_entropy(logits, y, reduction="sum"))
@@ -256,7 +251,6 @@ def train(
     total = steps_per_epoch * tc.epochs
     warmup = int(tc.warmup_epochs * steps_per_epoch)
     step = start_step
-    interrupted = False
     stop_requested = False
 
     def on_sigint(signum: int, frame: Any) -> None:
@@ -279,7 +273,7 @@ def train(
                     idx = order[i * tc.batch_size:(i + 1) * tc.batch_size]
                     gen = torch.Generator().manual_seed(tc.seed * 1_000_003 + step)
                     torch.manual_seed(tc.seed * 1_000_003 + step)  # dropout / drop path of this step
-                    x = normalise(random_affine(prepare(train_set.images[idx], config, dev), gen, augment), config)
+                    x = standardise(random_affine(to_unit(train_set.images[idx], dev), gen, augment), config)
                     y = train_set.labels[idx].to(dev)
                     for group in optimizer.param_groups:
                         group["lr"] = learning_rate(step, total, warmup, tc)
