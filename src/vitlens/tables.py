@@ -50,19 +50,21 @@ def info_tables(info: ModelInfo) -> list[Table]:
     ]
     for row in rows:
         summary.add_row(*row)
-    params = Table(title="parameters per part")
-    params.add_column("part")
-    params.add_column("parameters", justify="right")
-    params.add_column("share", justify="right")
-    for name, count in info.parameters.items():
-        params.add_row(name, f"{count:,}", f"{100 * count / max(info.total_parameters, 1):.1f} %")
-    macs = Table(title="multiply-adds per image (FLOPs = 2 × MACs)")
-    macs.add_column("part")
-    macs.add_column("MACs", justify="right")
-    macs.add_column("share", justify="right")
-    for name, count in info.macs.items():
-        macs.add_row(name, f"{count:,}", f"{100 * count / max(info.total_macs, 1):.1f} %")
+    params = _shares_table("parameters per part", "parameters", info.parameters)
+    macs = _shares_table("multiply-adds per image (FLOPs = 2 × MACs)", "MACs", info.macs)
     return [summary, params, macs]
+
+
+def _shares_table(title: str, unit: str, counts: dict[str, int]) -> Table:
+    """Counts per part with each part's share of the total."""
+    table = Table(title=title)
+    table.add_column("part")
+    table.add_column(unit, justify="right")
+    table.add_column("share", justify="right")
+    total = max(sum(counts.values()), 1)
+    for name, count in counts.items():
+        table.add_row(name, f"{count:,}", f"{100 * count / total:.1f} %")
+    return table
 
 
 def _stats(t: Tensor) -> tuple[str, str, str, str]:
