@@ -297,6 +297,34 @@ def explain(
         console.print(f"wrote {', '.join(figures)} to {save_dir}")
 
 
+@app.command()
+def export(
+    checkpoint: Annotated[Path, typer.Argument(help="checkpoint folder")],
+    fmt: Annotated[str, typer.Option("--format", help="onnx")] = "onnx",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="file (default: CHECKPOINT/model.onnx)")]
+    = None,
+) -> None:
+    """Export a checkpoint (ONNX with a dynamic batch axis, checked against onnxruntime)."""
+    from vitlens.inference import load
+    from vitlens.interop.onnx import export_onnx, onnx_difference
+
+    if fmt != "onnx":
+        raise fail(ValueError(f"--format must be onnx, got {fmt!r}"))
+    target = output or checkpoint / "model.onnx"
+    try:
+        net = load(checkpoint)
+        export_onnx(net, target, check=False)
+        difference = onnx_difference(net, target)
+    except USER_ERRORS as err:
+        raise fail(err) from err
+    if difference is not None and difference > 1e-4:
+        raise fail(ValueError(f"onnxruntime output differs from PyTorch by {difference:.2e} in {target}"))
+    check = f"onnxruntime matches PyTorch (max |Δ| {difference:.1e})" if difference is not None else \
+        "onnxruntime not installed: not checked"
+    console.print(f"wrote {target} (input images: batch×{net.config.in_channels}×{net.config.image_size[0]}×"
+                  f"{net.config.image_size[1]}, output logits: batch×{net.config.num_classes}); {check}")
+
+
 @data_app.command("download")
 def data_download(
     name: Annotated[str, typer.Argument(help="mnist | fashion-mnist | cifar10")],
