@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -143,6 +144,8 @@ def train(
     except USER_ERRORS as err:
         raise fail(err) from err
     final = result.final
+    if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
+        raise typer.Exit(130 if result.interrupted else 0)
     if result.interrupted:
         console.print(f"[yellow]stopped[/] at step {final.get('step', '?')}; checkpoint saved in {out}. "
                       f"Continue with: vitlens train --resume --out {out}")

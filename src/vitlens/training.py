@@ -24,6 +24,7 @@ from vitlens.checkpoint import STATE, CheckpointError, atomic_write, read_config
 from vitlens.config import ViTConfig, load_config
 from vitlens.data.augment import random_affine
 from vitlens.data.datasets import ImageDataset, load_data
+from vitlens.distributed import join, leave
 from vitlens.model.vit import VisionTransformer
 from vitlens.preprocess import standardise
 
@@ -230,7 +231,10 @@ def train(
     train_set, test_set = datasets["train"], datasets["test"]
     config = fit_config_to_data(config, train_set)
 
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    world, dev = join(device)
+    if tc.batch_size % world.size:
+        raise ValueError(f"batch size {tc.batch_size} (the global batch) is not divisible by {world.size} processes")
+    local_batch = tc.batch_size // world.size
     torch.manual_seed(tc.seed)
     model = VisionTransformer(config).to(dev)
     if resume:
@@ -244,7 +248,10 @@ def train(
         optimizer.load_state_dict(optimizer_state)
     amp_dtype = resolve_precision(tc.precision, dev)
     augment = default_augmentation(config) if tc.augment == "auto" else tc.augment
-    forward = torch.compile(model) if tc.compile else model
+    forward: Any = model
+    if world.distributed:
+        forward = nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+    forward = torch.compile(forward) if tc.compile else forward
 
     steps_per_epoch = len(train_set) // tc.batch_size  # the last partial batch is dropped
     if steps_per_epoch == 0:
@@ -261,9 +268,11 @@ def train(
     previous_handler = signal.signal(signal.SIGINT, on_sigint) if _main_thread() else None
     from vitlens.progress import TrainProgress
 
+    mine = slice(world.rank * local_batch, (world.rank + 1) * local_batch)  # this process's share of a batch
+
     model.train()
     try:
-        with TrainProgress(total, start_step, enabled=progress) as bar:
+        with TrainProgress(total, start_step, enabled=progress and world.is_main) as bar:
             while step < total and not stop_requested:
                 epoch, offset = divmod(step, steps_per_epoch)
                 order = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(tc.seed * 7919 + epoch))
@@ -274,8 +283,9 @@ def train(
                     idx = order[i * tc.batch_size:(i + 1) * tc.batch_size]
                     gen = torch.Generator().manual_seed(tc.seed * 1_000_003 + step)
                     torch.manual_seed(tc.seed * 1_000_003 + step)  # dropout / drop path of this step
-                    x = standardise(random_affine(to_unit(train_set.images[idx], dev), gen, augment), config)
-                    y = train_set.labels[idx].to(dev)
+                    # every process draws the whole global batch's augmentation, then keeps its share
+                    x = standardise(random_affine(to_unit(train_set.images[idx], dev), gen, augment), config)[mine]
+                    y = train_set.labels[idx][mine].to(dev)
                     for group in optimizer.param_groups:
                         group["lr"] = learning_rate(step, total, warmup, tc)
                     with torch.autocast(dev.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
@@ -292,8 +302,12 @@ def train(
                     correct += int((logits.argmax(-1) == y).sum())
                     bar.update(step, epoch + 1, tc.epochs, loss_sum / seen, correct / seen,
                                seen / (time.perf_counter() - started))
-                    if stop_requested or (stop_after_steps is not None and step >= stop_after_steps):
-                        stop_requested = True
+                    stop_requested = stop_requested or (stop_after_steps is not None and step >= stop_after_steps)
+                    if world.distributed:  # all processes stop at the same step, or some would wait forever
+                        flag = torch.tensor(float(stop_requested), device=dev)
+                        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+                        stop_requested = bool(flag.item())
+                    if stop_requested:
                         break
                 if step % steps_per_epoch == 0:  # an epoch finished: evaluate and record
                     result = evaluate(model, test_set, tc.eval_batch_size, dev)
@@ -302,14 +316,17 @@ def train(
                                     warmup, tc), "train_loss": loss_sum / max(seen, 1),
                                     "train_accuracy": correct / max(seen, 1), "test_loss": result.loss,
                                     "test_accuracy": result.accuracy, "time_s": elapsed})
-                    _append_metrics(out, history[-1])
+                    if world.is_main:
+                        _append_metrics(out, history[-1])
                     bar.log_epoch(history[-1])
-                _save_run(out, model, optimizer, tc, step, step // steps_per_epoch, history, data_spec)
+                if world.is_main:
+                    _save_run(out, model, optimizer, tc, step, step // steps_per_epoch, history, data_spec)
     finally:
         if previous_handler is not None:
             signal.signal(signal.SIGINT, previous_handler)
+        leave(world)
     interrupted = step < total
-    if not interrupted:
+    if not interrupted and world.is_main:
         _write_plots(out, model, test_set, history, tc, dev)
     return TrainResult(model.eval(), out, history, interrupted)
 
