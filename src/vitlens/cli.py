@@ -328,6 +328,49 @@ def export(
                   f"{net.config.image_size[1]}, output logits: batch×{net.config.num_classes}); {check}")
 
 
+@app.command()
+def bench(
+    configs: Annotated[str | None, typer.Option(help="comma-separated: mnist, mnist_patch4, vit_tiny_patch16_224, "
+                                                     "vit_small_patch16_224 (default: all)")] = None,
+    compare: Annotated[bool, typer.Option("--compare", help="also transformers and vit-pytorch, interleaved")] = False,
+    batch_size: Annotated[int | None, typer.Option(help="batch size for every config (default: per config)")] = None,
+    rounds: Annotated[int, typer.Option(help="interleaved rounds; the best of each library counts")] = 3,
+    min_time: Annotated[float, typer.Option(help="seconds per measurement")] = 1.0,
+    json_path: Annotated[Path | None, typer.Option("--json", help="write the report here")] = None,
+) -> None:
+    """Training-step and inference images/s, GFLOP/s and fraction of a matmul peak; ratios with --compare."""
+    from rich.table import Table
+
+    from vitlens.bench import run as run_bench
+
+    try:
+        report = run_bench(configs.split(",") if configs else None, compare, batch_size, rounds, min_time)
+    except USER_ERRORS as err:
+        raise fail(err) from err
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(report, indent=2) + "\n")
+    table = Table(title=f"images/s (fp32 matmul peak {report['matmul_peak_gflop_per_s']['fp32']:.0f} GFLOP/s)")
+    for col in ("config", "library", "batch", "train img/s", "infer img/s", "train % of peak", "infer % of peak"):
+        table.add_column(col, justify="left" if col in ("config", "library") else "right")
+    for r in report["results"]:
+        if "skipped" in r:
+            table.add_row(r["config"], r["library"], "", "not installed", "", "", "")
+            continue
+        table.add_row(r["config"], r["library"], str(r["batch_size"]), f"{r['train_images_per_s']:.0f}",
+                      f"{r['inference_images_per_s']:.0f}", f"{100 * r['train_fraction_of_fp32_peak']:.0f} %",
+                      f"{100 * r['inference_fraction_of_fp32_peak']:.0f} %")
+    console.print(table)
+    if report["ratios"]:
+        ratios = Table(title="vitlens ÷ best peer")
+        for col in ("config", "measure", "vitlens", "best peer", "ratio"):
+            ratios.add_column(col, justify="left" if col in ("config", "measure", "best peer") else "right")
+        for r in report["ratios"]:
+            ratios.add_row(r["config"], r["measure"].replace("_images_per_s", ""), f"{r['vitlens']:.0f}",
+                           f"{r['best_peer']} {r['best_peer_value']:.0f}", f"{r['ratio']:.2f}×")
+        console.print(ratios)
+
+
 @data_app.command("download")
 def data_download(
     name: Annotated[str, typer.Argument(help="mnist | fashion-mnist | cifar10")],

@@ -1,0 +1,187 @@
+"""Throughput benchmarks: vitlens side by side with the ViTs people would otherwise use.
+
+For each config: images/s of a training step (forward + loss + backward + AdamW step) and of
+inference (``torch.inference_mode``), the achieved GFLOP/s (FLOPs from `vitlens.info`; a training
+step counts 3× the forward FLOPs) and its fraction of a matmul peak measured in the same run. With
+``compare``, the same config is built in Hugging Face transformers and vit-pytorch (its ``vit.py``
+imported by path, since the package ``__init__`` needs torchvision) when they are installed, and all
+libraries are measured in interleaved rounds so that they see the same machine state; the best
+round of each counts.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import operator
+import platform
+import resource
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vitlens.config import ViTConfig, preset
+from vitlens.info import count_macs
+from vitlens.model.vit import VisionTransformer
+
+CONFIGS: dict[str, Callable[[], ViTConfig]] = {
+    "mnist": lambda: preset("mnist"),
+    # the issue's reference config: 28×28, patch 4, D 64, depth 6, 4 heads
+    "mnist_patch4": lambda: preset("mnist").replace(patch_size=4, name="mnist_patch4"),
+    "vit_tiny_patch16_224": lambda: preset("vit_tiny_patch16_224"),
+    "vit_small_patch16_224": lambda: preset("vit_small_patch16_224"),
+}
+DEFAULT_BATCH = {"mnist": 128, "mnist_patch4": 128, "vit_tiny_patch16_224": 32, "vit_small_patch16_224": 16}
+
+
+def matmul_peak(dtype: torch.dtype = torch.float32, n: int = 1024, min_time: float = 0.5) -> float:
+    """GFLOP/s of an n×n×n matrix product in ``dtype`` (2n³ FLOPs), best of the repeats."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    return 2 * n**3 / seconds_per_call(lambda: a @ b, min_time) / 1e9
+
+
+def seconds_per_call(fn: Callable[[], Any], min_time: float, warmup: int = 2) -> float:
+    """The fastest of several timed repeats of ``fn`` (each repeat at least ``min_time`` / 3 long)."""
+    for _ in range(warmup):
+        fn()
+    best = float("inf")
+    for _ in range(3):
+        calls, start = 0, time.perf_counter()
+        while True:
+            fn()
+            calls += 1
+            elapsed = time.perf_counter() - start
+            if elapsed >= min_time / 3:
+                break
+        best = min(best, elapsed / calls)
+    return best
+
+
+def _vit_pytorch_class() -> Any:
+    spec = importlib.util.find_spec("vit_pytorch")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "vit.py"
+    module_spec = importlib.util.spec_from_file_location("vit_pytorch_vit", path)
+    if module_spec is None or module_spec.loader is None:
+        return None
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module.ViT
+
+
+def build(library: str, config: ViTConfig) -> nn.Module | None:
+    """The config as a model of ``library`` (vitlens, transformers, vit-pytorch); None if unavailable."""
+    if library == "vitlens":
+        model = VisionTransformer(config)
+        model.check_inputs = False
+        return model
+    if library == "transformers":
+        if importlib.util.find_spec("transformers") is None:
+            return None
+        import transformers
+
+        from vitlens.interop.hf import config_to_hf
+
+        hf_config = transformers.ViTConfig(**{k: v for k, v in config_to_hf(config).items()
+                                              if k not in ("architectures", "model_type")})
+        hf = transformers.ViTForImageClassification(hf_config)
+        return _Logits(hf)
+    if library == "vit-pytorch":
+        vit_class = _vit_pytorch_class()
+        if vit_class is None:
+            return None
+        return vit_class(image_size=config.image_size, patch_size=config.patch_size, num_classes=config.num_classes,
+                         dim=config.dim, depth=config.depth, heads=config.heads, mlp_dim=config.hidden_dim,
+                         channels=config.in_channels, dim_head=config.head_dim)
+    raise ValueError(f"unknown library {library!r}")
+
+
+class _Logits(nn.Module):
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(pixel_values=x).logits
+
+
+def measure(model: nn.Module, config: ViTConfig, batch: int, min_time: float) -> dict[str, float]:
+    """Images/s of a training step and of inference for one model."""
+    x = torch.randn(batch, config.in_channels, *config.image_size)
+    y = torch.randint(0, config.num_classes, (batch,))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
+    model.train()
+
+    def train_step() -> None:
+        loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    train_s = seconds_per_call(train_step, min_time)
+    model.eval()
+
+    def infer() -> None:
+        with torch.inference_mode():
+            model(x)
+
+    infer_s = seconds_per_call(infer, min_time)
+    return {"train_images_per_s": batch / train_s, "inference_images_per_s": batch / infer_s}
+
+
+def run(names: list[str] | None = None, compare: bool = False, batch_size: int | None = None, rounds: int = 3,
+        min_time: float = 1.0) -> dict[str, Any]:
+    """Benchmark the named configs (default: all of `CONFIGS`); returns a JSON-ready report."""
+    names = names or list(CONFIGS)
+    unknown = [n for n in names if n not in CONFIGS]
+    if unknown:
+        raise ValueError(f"unknown bench config(s) {unknown}; known: {', '.join(CONFIGS)}")
+    libraries = ["vitlens", "transformers", "vit-pytorch"] if compare else ["vitlens"]
+    peak = {"fp32": matmul_peak(torch.float32, min_time=min_time)}
+    results: list[dict[str, Any]] = []
+    for name in names:
+        config = CONFIGS[name]()
+        batch = batch_size or DEFAULT_BATCH[name]
+        forward_flops = 2 * sum(count_macs(config).values())
+        models = {lib: build(lib, config) for lib in libraries}
+        best: dict[str, dict[str, float]] = {}
+        for _ in range(rounds):  # interleaved: every library once per round
+            for lib, model in models.items():
+                if model is None:
+                    continue
+                torch.manual_seed(0)
+                got = measure(model, config, batch, min_time)
+                for key, value in got.items():
+                    best.setdefault(lib, {})[key] = max(best.get(lib, {}).get(key, 0.0), value)
+        for lib, numbers in best.items():
+            train_gflops = numbers["train_images_per_s"] * 3 * forward_flops / 1e9
+            infer_gflops = numbers["inference_images_per_s"] * forward_flops / 1e9
+            results.append({
+                "config": name, "library": lib, "batch_size": batch, **numbers,
+                "train_gflop_per_s": train_gflops, "inference_gflop_per_s": infer_gflops,
+                "train_fraction_of_fp32_peak": train_gflops / peak["fp32"],
+                "inference_fraction_of_fp32_peak": infer_gflops / peak["fp32"],
+            })
+        for lib in libraries:
+            if models[lib] is None:
+                results.append({"config": name, "library": lib, "skipped": "not installed"})
+    ratios = []
+    for name in names:
+        ours = next((r for r in results if r["config"] == name and r["library"] == "vitlens"), None)
+        peers = [r for r in results if r["config"] == name and r["library"] != "vitlens" and "skipped" not in r]
+        if ours and peers:
+            for key in ("train_images_per_s", "inference_images_per_s"):
+                top = max(peers, key=operator.itemgetter(key))
+                ratios.append({"config": name, "measure": key, "vitlens": ours[key], "best_peer": top["library"],
+                               "best_peer_value": top[key], "ratio": ours[key] / top[key]})
+    return {
+        "machine": {"platform": platform.platform(), "processor": platform.processor(),
+                    "threads": torch.get_num_threads(), "torch": torch.__version__},
+        "matmul_peak_gflop_per_s": peak, "rounds": rounds, "results": results, "ratios": ratios,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
