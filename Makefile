@@ -20,6 +20,12 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# Speed side by side: installs the peers into the venv (vit-pytorch without its torchvision dependency:
+# its vit.py needs only torch and einops), never as dependencies of the library.
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps vit-pytorch einops  # not torchvision
+	$(BIN)/vitlens bench --compare --json benchmarks/results/bench_compare.json
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/mypy
