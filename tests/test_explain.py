@@ -68,6 +68,7 @@ def test_explain_a_real_prediction(trained):
     result = explain(model, image)
     assert result.cls_attention.shape == (6, 4, 16) and result.rollout.shape == (16,)
     assert len(result.heads) == 24 and len(result.cls_norms) == 7 and len(result.cls_cosines) == 6
+    assert len(result.cls_entropies) == 6 and all(0 < e <= np.log(17) for e in result.cls_entropies)
     torch.testing.assert_close(result.probabilities, model(image[None]).softmax(-1)[0], atol=1e-5, rtol=0)
     assert result.top(1)[0][0] in result.class_names
     assert result.patch_position(6) == (1, 2)

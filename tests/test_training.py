@@ -136,6 +136,8 @@ def test_cli_eval_and_predict(trained, tmp_path):
     data = json.loads(res.output)
     assert data["accuracy"] == result.history[-1]["test_accuracy"] and len(data["per_class"]) == 10
     assert (tmp_path / "cm.png").stat().st_size > 1000
+    res = runner.invoke(app, ["eval", str(out), "--split", "valid"])
+    assert res.exit_code == 2 and "--split must be train or test" in " ".join(res.output.split())
     test = load_data()["test"]
     _digit_png(tmp_path / "d.png", test.images[7, 0].numpy())
     res = runner.invoke(app, ["predict", str(out), str(tmp_path / "d.png"), "--json", "-k", "2"])

@@ -56,6 +56,17 @@ def entropy(p: Tensor, dim: int = -1) -> Tensor:
     return -(p * p.clamp_min(1e-12).log()).sum(dim)
 
 
+def class_token_path(trace: Trace, image: int = 0) -> tuple[list[float], list[float], list[float]]:
+    """The class token through the layers, for one image of a trace: ‖x_cls‖ for x⁰ and after each
+    layer, the cosine of each layer's x_cls to the one before, and the entropy (nats, mean over heads)
+    of where the class token looks in each layer."""
+    states = [trace["x0"][image, 0]] + [trace[f"layers.{i}.output"][image, 0] for i in range(trace.num_layers)]
+    norms = [float(s.norm()) for s in states]
+    cosines = [float(torch.nn.functional.cosine_similarity(a, b, dim=0)) for a, b in itertools.pairwise(states)]
+    entropies = [float(entropy(trace[f"layers.{i}.attention"][image, :, 0]).mean()) for i in range(trace.num_layers)]
+    return norms, cosines, entropies
+
+
 @dataclass
 class HeadSummary:
     layer: int
@@ -77,6 +88,7 @@ class Explanation:
     rollout: Tensor  # (N,): rollout attention of the class token to each patch
     cls_norms: list[float]  # ‖x_cls‖ for x0 and after each layer
     cls_cosines: list[float]  # cosine of x_cls to the previous layer's, per layer
+    cls_entropies: list[float]  # entropy of the class token's attention per layer (mean over heads), nats
     probabilities: Tensor  # (K,)
 
     def top(self, k: int = 3) -> list[tuple[str, float]]:
@@ -109,9 +121,8 @@ def explain(model: VisionTransformer, image: Tensor, top_k_patches: int = 3, hea
             weights, idx = cls_attention[layer, head].topk(min(top_k_patches, cls_attention.shape[-1]))
             heads.append(HeadSummary(layer, head, [(int(i), float(w)) for w, i in zip(weights, idx, strict=True)],
                                      float(entropy(attention[layer, head, 0])), float(attention[layer, head, 0, 0])))
-    states = [trace["x0"][0, 0]] + [trace[f"layers.{i}.output"][0, 0] for i in range(trace.num_layers)]
-    norms = [float(s.norm()) for s in states]
-    cosines = [float(torch.nn.functional.cosine_similarity(a, b, dim=0)) for a, b in itertools.pairwise(states)]
+    norms, cosines, entropies = class_token_path(trace)
     rollout = attention_rollout(trace, head_fusion, discard_ratio)[0, 0, p:]
     names = config.class_names or [str(i) for i in range(config.num_classes)]
-    return Explanation(trace, grid, names, heads, cls_attention, rollout, norms, cosines, trace["probabilities"][0])
+    return Explanation(trace, grid, names, heads, cls_attention, rollout, norms, cosines, entropies,
+                       trace["probabilities"][0])

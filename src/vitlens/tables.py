@@ -91,20 +91,14 @@ def trace_table(trace: Trace, layers: list[int] | None = None) -> Table:
     return table
 
 
-def cls_evolution_table(trace: Trace) -> Table:
-    """How the pooled token changes through the layers: its norm and cosine to the previous layer."""
+def cls_evolution_table(norms: list[float], cosines: list[float], entropies: list[float]) -> Table:
+    """How the class token changes through the layers (see `vitlens.explain.class_token_path`)."""
     table = Table(title="class-token evolution (image 0)")
     for col in ("after", "‖x_cls‖", "cos to previous", "CLS attention entropy (mean over heads)"):
         table.add_column(col, justify="right")
-    prev = trace["x0"][0, 0]
-    table.add_row("x0", f"{prev.norm().item():.4f}", "", "")
-    for i in range(trace.num_layers):
-        cur = trace[f"layers.{i}.output"][0, 0]
-        cos = float((cur @ prev) / (cur.norm() * prev.norm()).clamp_min(1e-12))
-        attn = trace[f"layers.{i}.attention"][0, :, 0]  # (h, T): where the class token looks
-        entropy = float(-(attn * attn.clamp_min(1e-12).log()).sum(-1).mean())
-        table.add_row(f"layer {i}", f"{cur.norm().item():.4f}", f"{cos:+.4f}", f"{entropy:.3f} nats")
-        prev = cur
+    table.add_row("x0", f"{norms[0]:.4f}", "", "")
+    for i, (norm, cos, ent) in enumerate(zip(norms[1:], cosines, entropies, strict=True)):
+        table.add_row(f"layer {i}", f"{norm:.4f}", f"{cos:+.4f}", f"{ent:.3f} nats")
     return table
 
 
@@ -178,3 +172,26 @@ def attention_matrix_table(trace: Trace, layer: int, head: int, max_tokens: int 
         best = max(range(t), key=lambda j: row[j])
         table.add_row(names[i], *[(f"[bold]{v:.2f}[/]" if j == best else f"{v:.2f}") for j, v in enumerate(row)])
     return table
+
+
+def bench_tables(report: dict[str, Any]) -> list[Table]:
+    """A `vitlens.bench.run` report: images/s per config and library, then vitlens ÷ the best peer."""
+    table = Table(title=f"images/s (fp32 matmul peak {report['matmul_peak_gflop_per_s']['fp32']:.0f} GFLOP/s)")
+    for col in ("config", "library", "batch", "train img/s", "infer img/s", "train % of peak", "infer % of peak"):
+        table.add_column(col, justify="left" if col in ("config", "library") else "right")
+    for r in report["results"]:
+        if "skipped" in r:
+            table.add_row(r["config"], r["library"], "", "not installed", "", "", "")
+            continue
+        table.add_row(r["config"], r["library"], str(r["batch_size"]), f"{r['train_images_per_s']:.0f}",
+                      f"{r['inference_images_per_s']:.0f}", f"{100 * r['train_fraction_of_fp32_peak']:.0f} %",
+                      f"{100 * r['inference_fraction_of_fp32_peak']:.0f} %")
+    if not report["ratios"]:
+        return [table]
+    ratios = Table(title="vitlens ÷ best peer")
+    for col in ("config", "measure", "vitlens", "best peer", "ratio"):
+        ratios.add_column(col, justify="left" if col in ("config", "measure", "best peer") else "right")
+    for r in report["ratios"]:
+        ratios.add_row(r["config"], r["measure"].replace("_images_per_s", ""), f"{r['vitlens']:.0f}",
+                       f"{r['best_peer']} {r['best_peer_value']:.0f}", f"{r['ratio']:.2f}×")
+    return [table, ratios]

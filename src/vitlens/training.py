@@ -20,7 +20,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vitlens.checkpoint import STATE, CheckpointError, atomic_write, read_config, save_model, weights_metadata
+from vitlens.checkpoint import (
+    STATE,
+    CheckpointError,
+    atomic_write,
+    load_model,
+    read_config,
+    save_model,
+    weights_metadata,
+)
 from vitlens.config import ViTConfig, load_config
 from vitlens.data.augment import random_affine
 from vitlens.data.datasets import ImageDataset, load_data
@@ -238,8 +246,6 @@ def train(
     torch.manual_seed(tc.seed)
     model = VisionTransformer(config).to(dev)
     if resume:
-        from vitlens.checkpoint import load_model
-
         model.load_state_dict(load_model(out, dev).state_dict())
     # The fused AdamW kernel measured ~25 % more training images/s on a 2-core CPU than the default.
     optimizer = torch.optim.AdamW(parameter_groups(model, tc.weight_decay), lr=tc.lr, betas=(0.9, 0.999),

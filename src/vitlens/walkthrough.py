@@ -190,8 +190,8 @@ def layer_norm(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return (x - mean) / np.sqrt(var), mean[..., 0], var[..., 0]
 
 
-def build() -> list[Step]:
-    """All steps of the walkthrough, in the notes' order."""
+def walkthrough() -> list[Step]:
+    """The notes' worked example as a list of steps, in the notes' order (see the module docstring)."""
     steps: list[Step] = []
     patches = patches_of(IMAGE)
     vectors = patches.reshape(9, 4)
@@ -317,11 +317,6 @@ def build() -> list[Step]:
     return steps
 
 
-def walkthrough() -> list[Step]:
-    """The notes' worked example as a list of steps (see the module docstring)."""
-    return build()
-
-
 def summary(steps: list[Step]) -> dict[str, list[str]]:
     """Labels of the printed numbers by mark."""
     out: dict[str, list[str]] = {m: [] for m in MARKS}
@@ -428,26 +423,21 @@ _STYLE = {"equal": "green", "approximate": "yellow", "different": "red", "illust
           "computed": "cyan"}
 
 
-def _fmt(value: Any, decimals: int) -> str:
+def _fmt(value: Any, digits: int) -> str:
+    """A number, vector or matrix with ``digits`` decimals ("" for None)."""
     if value is None:
         return ""
     a = np.asarray(value, dtype=float)
-    d = decimals + 2 if decimals > 0 else 0  # two more digits than the notes print
     if a.ndim == 0:
-        return f"{float(a):,.{d}f}"
+        return f"{float(a):,.{digits}f}"
     if a.ndim == 2:
-        return " / ".join("[" + ", ".join(f"{v:.{d}f}" for v in r) + "]" for r in a)
-    return "[" + ", ".join(f"{v:.{d}f}" for v in a) + "]"
+        return " / ".join("[" + ", ".join(f"{v:.{digits}f}" for v in r) + "]" for r in a)
+    return "[" + ", ".join(f"{v:.{digits}f}" for v in a) + "]"
 
 
-def _notes_fmt(value: Any, decimals: int) -> str:
-    a = np.asarray(value, dtype=float)
-    d = max(decimals, 0)
-    if a.ndim == 0:
-        return f"{float(a):,.{d}f}"
-    if a.ndim == 2:
-        return " / ".join("[" + ", ".join(f"{v:.{d}f}" for v in r) + "]" for r in a)
-    return "[" + ", ".join(f"{v:.{d}f}" for v in a) + "]"
+def _exact(decimals: int) -> int:
+    """Computed values are shown with two more decimals than the notes print (none for whole numbers)."""
+    return decimals + 2 if decimals > 0 else 0
 
 
 def rich_tables(steps: list[Step], model: bool = False) -> list[Any]:
@@ -465,10 +455,10 @@ def rich_tables(steps: list[Step], model: bool = False) -> list[Any]:
         table.add_column("mark")
         for r in step.rows:
             style = _STYLE.get(r.mark, "")
-            cells = [r.label, _notes_fmt(r.notes, r.decimals) if not model else _fmt(r.notes, 4),
-                     _fmt(r.exact, r.decimals) if not model else _fmt(r.exact, 4)]
+            cells = [r.label, _fmt(r.notes, max(r.decimals, 0)) if not model else _fmt(r.notes, _exact(4)),
+                     _fmt(r.exact, _exact(r.decimals)) if not model else _fmt(r.exact, _exact(4))]
             if not model:
-                cells.append(_fmt(r.from_notes, r.decimals) + (f" ({r.arithmetic})" if r.arithmetic else ""))
+                cells.append(_fmt(r.from_notes, _exact(r.decimals)) + (f" ({r.arithmetic})" if r.arithmetic else ""))
             cells.append(f"[{style}]{r.mark}[/]" + (f" — {r.comment}" if r.comment else ""))
             table.add_row(*cells)
         tables.append(table)
@@ -485,12 +475,14 @@ def markdown(steps: list[Step], model: bool = False) -> str:
         lines += [f"## Step {step.key}. {step.title}", "", step.text, ""]
         if model:
             lines += ["| quantity | model | by hand | mark |", "|---|---|---|---|"]
-            lines += [f"| {r.label} | {_fmt(r.notes, 4)} | {_fmt(r.exact, 4)} | {r.mark} |" for r in step.rows]
+            lines += [f"| {r.label} | {_fmt(r.notes, _exact(4))} | {_fmt(r.exact, _exact(4))} | {r.mark} |"
+                      for r in step.rows]
         else:
             lines += ["| quantity | the notes print | exact | from the notes' numbers | mark |",
                       "|---|---|---|---|---|"]
-            lines += [f"| {r.label} | {_notes_fmt(r.notes, r.decimals)} | {_fmt(r.exact, r.decimals)} | "
-                      f"{_fmt(r.from_notes, r.decimals)}{f' ({r.arithmetic})' if r.arithmetic else ''} | **{r.mark}**"
+            lines += [f"| {r.label} | {_fmt(r.notes, max(r.decimals, 0))} | {_fmt(r.exact, _exact(r.decimals))} | "
+                      f"{_fmt(r.from_notes, _exact(r.decimals))}{f' ({r.arithmetic})' if r.arithmetic else ''} | "
+                      f"**{r.mark}**"
                       f"{f' — {r.comment}' if r.comment else ''} |" for r in step.rows]
         lines.append("")
     if not model:

@@ -20,8 +20,9 @@ from vitlens.interop.common import InteropError
 from vitlens.model.vit import VisionTransformer
 
 
-def export_onnx(model: VisionTransformer, path: str | Path, check: bool = True, atol: float = 1e-4) -> Path:
-    """Write ``model`` as ONNX to ``path``; with ``check``, compare onnxruntime with PyTorch (max |Δ| ≤ atol)."""
+def export_onnx(model: VisionTransformer, path: str | Path, check: bool = True, atol: float = 1e-4) -> float | None:
+    """Write ``model`` as ONNX to ``path``; with ``check``, compare onnxruntime with PyTorch and raise
+    if they differ by more than ``atol``. Returns that largest difference (None when not checked)."""
     try:
         import onnx
     except ImportError as err:
@@ -44,11 +45,12 @@ def export_onnx(model: VisionTransformer, path: str | Path, check: bool = True, 
     entry = graph.metadata_props.add()
     entry.key, entry.value = "vitlens_config", json.dumps(checkpoint_config(config))
     onnx.save(graph, str(path))
-    if check:
-        difference = onnx_difference(model, path)
-        if difference is not None and difference > atol:
-            raise InteropError(f"onnxruntime output differs from PyTorch by {difference:.2e} (> {atol}) in {path}")
-    return path
+    if not check:
+        return None
+    difference = onnx_difference(model, path)
+    if difference is not None and difference > atol:
+        raise InteropError(f"onnxruntime output differs from PyTorch by {difference:.2e} (> {atol}) in {path}")
+    return difference
 
 
 def onnx_difference(model: VisionTransformer, path: str | Path, batch_sizes: tuple[int, ...] = (1, 5)) -> float | None:
