@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test lint bench bench-serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps vit-pytorch einops  # not torchvision
 	$(BIN)/vitlens bench --compare --json benchmarks/results/bench_compare.json
+
+# Load on `vitlens serve` from a second process on loopback, with and without micro-batching.
+bench-serve: $(STAMP)
+	$(BIN)/python benchmarks/serve_load.py --json benchmarks/results/serve_load.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts

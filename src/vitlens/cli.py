@@ -354,6 +354,31 @@ def bench(
         console.print(table)
 
 
+@app.command()
+def serve(
+    checkpoint: Annotated[Path, typer.Argument(help="checkpoint folder")],
+    host: Annotated[str, typer.Option(help="address to bind (127.0.0.1: this machine only)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    max_batch: Annotated[int, typer.Option(help="largest micro-batch; 1 turns micro-batching off")] = 64,
+    max_wait_ms: Annotated[float, typer.Option(help="how long a batch waits for more requests, ms")] = 2.0,
+    max_body_mb: Annotated[float, typer.Option(help="largest request body, MiB")] = 10.0,
+    max_pixels: Annotated[int, typer.Option(help="largest image, pixels (decompression-bomb guard)")] = 25_000_000,
+) -> None:
+    """HTTP API (/v1/predict, /v1/explain, /v1/model, /docs) and a web page to draw digits on, at /."""
+    try:
+        from vitlens.serve import Limits
+        from vitlens.serve import serve as run_server
+    except ImportError as err:
+        raise fail(ImportError(f"{err.name} is not installed: pip install 'vitlens[serve]'")) from err
+    limits = Limits(max_body_bytes=int(max_body_mb * 1024 * 1024), max_pixels=max_pixels)
+    shown = f"[{host}]" if ":" in host else host
+    console.print(f"serving {checkpoint} at http://{shown}:{port}/ (API docs at /docs; Ctrl-C stops)")
+    try:
+        run_server(checkpoint, host, port, max_batch, max_wait_ms, limits)
+    except USER_ERRORS as err:
+        raise fail(err) from err
+
+
 @data_app.command("download")
 def data_download(
     name: Annotated[str, typer.Argument(help="mnist | fashion-mnist | cifar10")],
