@@ -26,3 +26,20 @@ def test_bench_compare_writes_json(tmp_path):
 def test_bench_rejects_unknown_configs():
     res = CliRunner().invoke(app, ["bench", "--configs", "vit_giant"])
     assert res.exit_code == 2 and "unknown bench config" in res.output
+
+
+def test_bench_checkpoint_compares_inference_runtimes(trained, tmp_path):
+    """fp32 PyTorch, dynamic int8 and onnxruntime on the bundled test digits: accuracy cost and latency."""
+    path = tmp_path / "deploy.json"
+    res = CliRunner().invoke(app, ["bench", "--checkpoint", str(trained[0]), "--min-time", "0.1", "--batch-size", "32",
+                                   "--json", str(path)], terminal_width=200)
+    assert res.exit_code == 0, res.output
+    rows = {r["runtime"]: r for r in json.loads(path.read_text())["runtimes"]}
+    assert set(rows) == {"pytorch fp32", "pytorch int8 dynamic", "onnxruntime fp32"}
+    fp32, int8, ort = rows["pytorch fp32"], rows["pytorch int8 dynamic"], rows["onnxruntime fp32"]
+    assert fp32["accuracy"] == trained[1].final["test_accuracy"]  # the same 1,000 digits the run evaluated
+    assert ort["agreement_with_fp32"] == 1.0 and ort["max_probability_difference"] < 1e-4
+    assert int8["agreement_with_fp32"] >= 0.95 and 0 < int8["max_probability_difference"] < 0.5
+    assert abs(int8["accuracy"] - fp32["accuracy"]) < 0.03
+    for r in rows.values():
+        assert 0 < r["latency_ms_p50"] <= r["latency_ms_p99"] and r["images_per_s"] > 0 and r["batch_size"] == 32

@@ -11,6 +11,8 @@ round of each counts.
 
 from __future__ import annotations
 
+import copy
+import functools
 import importlib.util
 import operator
 import platform
@@ -190,3 +192,79 @@ def run(names: list[str] | None = None, compare: bool = False, batch_size: int |
         "matmul_peak_gflop_per_s": peak, "rounds": rounds, "results": results, "ratios": ratios,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
+
+
+# ---------------------------------------------------------------------------- deployment: runtimes compared
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def runtimes(model: VisionTransformer, workdir: Path) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
+    """Ways to run a trained model for inference, each a function normalised images (B, C, H, W) → logits:
+    PyTorch fp32, PyTorch with dynamic int8 quantisation of every Linear layer (weights int8, activations
+    quantised per batch on the fly), and onnxruntime (fp32) when installed."""
+    model.eval()
+
+    def eager(net: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+        def run_model(x: torch.Tensor) -> torch.Tensor:
+            with torch.inference_mode():
+                return net(x)
+        return run_model
+
+    found = {"pytorch fp32": eager(model)}
+    int8 = torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {nn.Linear}, dtype=torch.qint8)
+    found["pytorch int8 dynamic"] = eager(int8)
+    if importlib.util.find_spec("onnxruntime") is not None:
+        import onnxruntime as ort
+
+        from vitlens.interop.onnx import export_onnx
+
+        path = workdir / "model.onnx"
+        export_onnx(model, path, check=False)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+        def run_onnx(x: torch.Tensor) -> torch.Tensor:
+            return torch.from_numpy(session.run(None, {"images": x.numpy()})[0])
+
+        found["onnxruntime fp32"] = run_onnx
+    return found
+
+
+def deployment(model: VisionTransformer, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 128,
+               latency_runs: int = 300, min_time: float = 1.0) -> dict[str, Any]:
+    """Accuracy on (images, labels), agreement with fp32, throughput at ``batch_size`` and batch-1 latency
+    (p50/p99 of ``latency_runs`` single-image calls) for each of `runtimes`; JSON-ready."""
+    import tempfile
+
+    model.check_inputs = False
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        found = runtimes(model, Path(tmp))
+        reference: torch.Tensor | None = None
+        for name, fn in found.items():
+            probs = torch.cat([fn(images[i:i + 500]).float().softmax(-1) for i in range(0, len(images), 500)])
+            if reference is None:
+                reference = probs
+            batch = images[:batch_size]
+            throughput = batch.shape[0] / seconds_per_call(functools.partial(fn, batch), min_time)
+            one = images[:1]
+            for _ in range(20):
+                fn(one)
+            latencies = []
+            for i in range(latency_runs):
+                x = images[i % len(images)][None]
+                start = time.perf_counter()
+                fn(x)
+                latencies.append((time.perf_counter() - start) * 1000)
+            rows.append({
+                "runtime": name, "accuracy": int((probs.argmax(-1) == labels).sum()) / len(labels),
+                "agreement_with_fp32": int((probs.argmax(-1) == reference.argmax(-1)).sum()) / len(labels),
+                "max_probability_difference": float((probs - reference).abs().max()),
+                "images_per_s": throughput, "batch_size": batch.shape[0],
+                "latency_ms_p50": _percentile(latencies, 50), "latency_ms_p99": _percentile(latencies, 99),
+            })
+    return {"benchmark": "deployment", "images": len(images), "threads": torch.get_num_threads(),
+            "torch": torch.__version__, "processor": platform.processor() or platform.machine(), "runtimes": rows}

@@ -123,6 +123,8 @@ def train(
     augment: Annotated[str | None, typer.Option(help="auto | digits | crop_flip | none")] = None,
     precision: Annotated[str | None, typer.Option(help="auto | fp32 | bf16")] = None,
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model")] = False,
+    grad_checkpointing: Annotated[bool, typer.Option("--grad-checkpointing", help="recompute blocks in backward: "
+                                                     "less activation memory for big models")] = False,
     seed: Annotated[int | None, typer.Option(help="random seed (default 0)")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="continue the run in --out from its last checkpoint")]
     = False,
@@ -139,6 +141,8 @@ def train(
     given: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
     if compile:
         given["compile"] = True
+    if grad_checkpointing:
+        given["grad_checkpointing"] = True
     tc = replace(TrainConfig(), **given) if given else None  # None: defaults, or the run's own on --resume
     try:
         result = run_training(model, None if resume and data == "mnist5k" else data, out, tc, resume=resume,
@@ -157,6 +161,21 @@ def train(
                   f"curves.png, confusion.png)")
 
 
+def _checkpoint_data(checkpoint: Path, net: VisionTransformer, data: str | None, split: str) -> tuple[str, Any]:
+    """(spec, data set) to evaluate a checkpoint on: ``data``, or the data it was trained on."""
+    from vitlens.checkpoint import read_config
+    from vitlens.data.datasets import load_data
+
+    spec = data or read_config(checkpoint).get("data", "mnist5k")
+    if spec == "in-memory":
+        raise DataError(f"{checkpoint} was trained on in-memory data: pass --data")
+    dataset = load_data(spec, net.config.image_size, net.config.in_channels)[split]
+    if dataset.class_names != net.config.class_names:
+        raise DataError(f"the classes of {spec} ({dataset.class_names}) differ from the model's "
+                        f"({net.config.class_names})")
+    return spec, dataset
+
+
 @app.command("eval")
 def evaluate_command(
     checkpoint: Annotated[Path, typer.Argument(help="checkpoint folder")],
@@ -166,8 +185,6 @@ def evaluate_command(
     plot: Annotated[Path | None, typer.Option(help="write the confusion matrix as PNG here")] = None,
 ) -> None:
     """Accuracy, per-class precision/recall/F1 and the confusion matrix of a checkpoint."""
-    from vitlens.checkpoint import read_config
-    from vitlens.data.datasets import load_data
     from vitlens.inference import load
     from vitlens.training import evaluate
 
@@ -175,13 +192,7 @@ def evaluate_command(
         if split not in ("train", "test"):
             raise ValueError(f"--split must be train or test, got {split!r}")
         net = load(checkpoint)
-        spec = data or read_config(checkpoint).get("data", "mnist5k")
-        if spec == "in-memory":
-            raise DataError(f"{checkpoint} was trained on in-memory data: pass --data")
-        dataset = load_data(spec, net.config.image_size, net.config.in_channels)[split]
-        if dataset.class_names != net.config.class_names:
-            raise DataError(f"the classes of {spec} ({dataset.class_names}) differ from the model's "
-                            f"({net.config.class_names})")
+        spec, dataset = _checkpoint_data(checkpoint, net, data, split)
         result = evaluate(net, dataset)
     except USER_ERRORS as err:
         raise fail(err) from err
@@ -338,19 +349,35 @@ def bench(
     rounds: Annotated[int, typer.Option(help="interleaved rounds; the best of each library counts")] = 3,
     min_time: Annotated[float, typer.Option(help="seconds per measurement")] = 1.0,
     json_path: Annotated[Path | None, typer.Option("--json", help="write the report here")] = None,
+    checkpoint: Annotated[Path | None, typer.Option(help="instead: compare inference runtimes (PyTorch fp32, "
+                                                         "dynamic int8, onnxruntime) for this trained model")] = None,
 ) -> None:
-    """Training-step and inference images/s, GFLOP/s and fraction of a matmul peak; ratios with --compare."""
+    """Training-step and inference images/s, GFLOP/s and fraction of a matmul peak; ratios with --compare.
+    With --checkpoint: accuracy, images/s and batch-1 latency of each inference runtime."""
+    from vitlens.bench import deployment
     from vitlens.bench import run as run_bench
-    from vitlens.tables import bench_tables
+    from vitlens.tables import bench_tables, deployment_table
 
     try:
-        report = run_bench(configs.split(",") if configs else None, compare, batch_size, rounds, min_time)
+        if checkpoint is not None:
+            from vitlens.inference import load
+            from vitlens.preprocess import standardise
+            from vitlens.training import to_unit
+
+            net = load(checkpoint)
+            _, dataset = _checkpoint_data(checkpoint, net, None, "test")
+            images = standardise(to_unit(dataset.images, torch.device("cpu")), net.config)
+            report = deployment(net, images, dataset.labels, batch_size or 128, min_time=min_time)
+            tables = [deployment_table(report)]
+        else:
+            report = run_bench(configs.split(",") if configs else None, compare, batch_size, rounds, min_time)
+            tables = bench_tables(report)
     except USER_ERRORS as err:
         raise fail(err) from err
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(report, indent=2) + "\n")
-    for table in bench_tables(report):
+    for table in tables:
         console.print(table)
 
 

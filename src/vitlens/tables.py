@@ -195,3 +195,15 @@ def bench_tables(report: dict[str, Any]) -> list[Table]:
         ratios.add_row(r["config"], r["measure"].replace("_images_per_s", ""), f"{r['vitlens']:.0f}",
                        f"{r['best_peer']} {r['best_peer_value']:.0f}", f"{r['ratio']:.2f}×")
     return [table, ratios]
+
+
+def deployment_table(report: dict[str, Any]) -> Table:
+    """A `vitlens.bench.deployment` report: one row per inference runtime."""
+    table = Table(title=f"inference runtimes on {report['images']} test images ({report['threads']} threads)")
+    for col in ("runtime", "accuracy", "agrees with fp32", "max |Δp|", "img/s", "batch-1 p50", "batch-1 p99"):
+        table.add_column(col, justify="left" if col == "runtime" else "right")
+    for r in report["runtimes"]:
+        table.add_row(r["runtime"], f"{r['accuracy']:.4f}", f"{100 * r['agreement_with_fp32']:.1f} %",
+                      f"{r['max_probability_difference']:.1e}", f"{r['images_per_s']:.0f} (batch {r['batch_size']})",
+                      f"{r['latency_ms_p50']:.2f} ms", f"{r['latency_ms_p99']:.2f} ms")
+    return table

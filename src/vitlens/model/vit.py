@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from vitlens.config import ViTConfig
 from vitlens.model.block import ACTIVATIONS, EncoderBlock
@@ -50,6 +51,7 @@ class VisionTransformer(nn.Module):
         super().__init__()
         c = self.config = config
         self.check_inputs = True  # shape/dtype/finite checks with clear errors; benchmarks may turn off
+        self.gradient_checkpointing = False  # see set_gradient_checkpointing
         self.patch_embedding = PatchEmbedding(c.in_channels, c.patch_size, c.dim)
         self.class_token = ClassToken(c.dim) if c.class_token else None
         self.position_embedding = PositionEmbedding(c.position, c.grid_size, c.dim, c.num_prefix_tokens)
@@ -88,8 +90,10 @@ class VisionTransformer(nn.Module):
     ) -> Tensor:
         """images (B, C, H, W) → encoded tokens after the final norm (B, T, D)."""
         x = self.embed(images, trace, interpolate_pos_encoding)
+        recompute = self.gradient_checkpointing and trace is None and torch.is_grad_enabled()
         for i, block in enumerate(self.blocks):
-            x = block(x, trace, f"layers.{i}.")
+            # checkpointing keeps only each block's input; backward recomputes the block (same dropout masks)
+            x = checkpoint(block, x, use_reentrant=False) if recompute else block(x, trace, f"layers.{i}.")
         x = self.norm(x)
         record(trace, "final_norm", x)
         return x
@@ -139,6 +143,12 @@ class VisionTransformer(nn.Module):
         for block in self.blocks:
             assert isinstance(block, EncoderBlock)
             block.attn.backend = backend
+
+    def set_gradient_checkpointing(self, enabled: bool = True) -> None:
+        """Trade compute for memory in training: keep only each encoder block's input (B, T, D) for the
+        backward pass and recompute the block's inside then (about one more forward pass of compute;
+        activation memory per layer falls from O(T·M + h·T²) to O(T·D)). Gradients are unchanged."""
+        self.gradient_checkpointing = enabled
 
     def num_parameters(self, trainable_only: bool = False) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
