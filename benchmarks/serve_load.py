@@ -29,12 +29,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from serve_helpers import digit_png, running_server
 from vitlens import create_model
+from vitlens.bench import percentile
 from vitlens.checkpoint import save_model
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def request_bytes(png: bytes, body: str, host: str) -> bytes:

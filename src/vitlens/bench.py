@@ -195,7 +195,8 @@ def run(names: list[str] | None = None, compare: bool = False, batch_size: int |
 
 
 # ---------------------------------------------------------------------------- deployment: runtimes compared
-def _percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0–100) of ``values``, nearest rank."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
@@ -264,7 +265,7 @@ def deployment(model: VisionTransformer, images: torch.Tensor, labels: torch.Ten
                 "agreement_with_fp32": int((probs.argmax(-1) == reference.argmax(-1)).sum()) / len(labels),
                 "max_probability_difference": float((probs - reference).abs().max()),
                 "images_per_s": throughput, "batch_size": batch.shape[0],
-                "latency_ms_p50": _percentile(latencies, 50), "latency_ms_p99": _percentile(latencies, 99),
+                "latency_ms_p50": percentile(latencies, 50), "latency_ms_p99": percentile(latencies, 99),
             })
     return {"benchmark": "deployment", "images": len(images), "threads": torch.get_num_threads(),
             "torch": torch.__version__, "processor": platform.processor() or platform.machine(), "runtimes": rows}
