@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -24,13 +23,10 @@ from pathlib import Path
 import torch
 
 
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-
-
 def measure(model_name: str, size: int, batch: int, mode: str) -> dict:
     """One measurement (run in a child process)."""
     from vitlens import create_model
+    from vitlens.bench import peak_rss_mib
 
     torch.manual_seed(0)
     model = create_model(model_name, image_size=size, num_classes=10)

@@ -111,6 +111,11 @@ class ViTConfig:
         return self.mlp_dim if self.mlp_dim is not None else int(self.dim * self.mlp_ratio)
 
     @property
+    def class_labels(self) -> list[str]:
+        """The class names, or "0", "1", … when the config has none."""
+        return self.class_names or [str(i) for i in range(self.num_classes)]
+
+    @property
     def patch_dim(self) -> int:
         """Length of one flattened patch vector: C·P²."""
         return self.in_channels * self.patch_size**2

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from vitlens.inference import top_classes
 from vitlens.model.trace import Trace
 from vitlens.model.vit import VisionTransformer
 
@@ -92,8 +93,7 @@ class Explanation:
     probabilities: Tensor  # (K,)
 
     def top(self, k: int = 3) -> list[tuple[str, float]]:
-        p, idx = self.probabilities.topk(min(k, self.probabilities.numel()))
-        return [(self.class_names[i], float(v)) for v, i in zip(p.tolist(), idx.tolist(), strict=True)]
+        return top_classes(self.probabilities, self.class_names, k)
 
     def patch_position(self, index: int) -> tuple[int, int]:
         """(row, column) of a patch in the grid."""
@@ -123,6 +123,5 @@ def explain(model: VisionTransformer, image: Tensor, top_k_patches: int = 3, hea
                                      float(entropy(attention[layer, head, 0])), float(attention[layer, head, 0, 0])))
     norms, cosines, entropies = class_token_path(trace)
     rollout = attention_rollout(trace, head_fusion, discard_ratio)[0, 0, p:]
-    names = config.class_names or [str(i) for i in range(config.num_classes)]
-    return Explanation(trace, grid, names, heads, cls_attention, rollout, norms, cosines, entropies,
+    return Explanation(trace, grid, config.class_labels, heads, cls_attention, rollout, norms, cosines, entropies,
                        trace["probabilities"][0])

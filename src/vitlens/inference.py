@@ -55,17 +55,19 @@ def expand_paths(inputs: Iterable[str | Path]) -> list[Path]:
 TopK = list[tuple[str, float]]
 
 
+def top_classes(probabilities: Tensor, names: list[str], k: int) -> TopK:
+    """One image's probabilities (K,) → the k most likely (class name, probability), most likely first
+    (k is clamped to 1 … K)."""
+    p, idx = probabilities.topk(max(1, min(k, probabilities.numel())))
+    return [(names[i], float(v)) for v, i in zip(p.tolist(), idx.tolist(), strict=True)]
+
+
 @torch.inference_mode()
 def predict_tensors(model: VisionTransformer, images: Tensor, top_k: int = 3) -> list[tuple[TopK, list[float]]]:
     """Normalised images (B, C, H, W) → per image the top-k (class, probability) and all probabilities."""
     probs = model(images.to(next(model.parameters()).device)).float().softmax(-1).cpu()
-    names = model.config.class_names or [str(i) for i in range(model.config.num_classes)]
-    k = max(1, min(top_k, len(names)))
-    out = []
-    for row in probs:
-        p, idx = row.topk(k)
-        out.append(([(names[i], float(v)) for v, i in zip(p.tolist(), idx.tolist(), strict=True)], row.tolist()))
-    return out
+    names = model.config.class_labels
+    return [(top_classes(row, names, top_k), row.tolist()) for row in probs]
 
 
 def predict(model: VisionTransformer | str | Path, images: Iterable[str | Path | Image.Image], top_k: int = 3,

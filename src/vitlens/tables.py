@@ -7,6 +7,7 @@ from typing import Any
 from rich.table import Table
 from torch import Tensor
 
+from vitlens.inference import top_classes
 from vitlens.info import ModelInfo
 from vitlens.model.trace import LAYER_KEYS, Trace
 
@@ -108,9 +109,8 @@ def probabilities_table(probabilities: Tensor, class_names: list[str] | None, to
     table.add_column("rank", justify="right")
     table.add_column("class")
     table.add_column("probability", justify="right")
-    p, idx = probabilities.topk(min(top_k, probabilities.numel()))
-    for rank, (prob, i) in enumerate(zip(p.tolist(), idx.tolist(), strict=True), start=1):
-        name = class_names[i] if class_names else str(i)
+    names = class_names or [str(i) for i in range(probabilities.numel())]
+    for rank, (name, prob) in enumerate(top_classes(probabilities, names, top_k), start=1):
         table.add_row(str(rank), name, f"{prob:.4f}")
     return table
 

@@ -27,7 +27,7 @@ from starlette.types import Message
 from torch import Tensor
 
 from vitlens.explain import explain
-from vitlens.inference import load
+from vitlens.inference import load, top_classes
 from vitlens.model.vit import VisionTransformer
 from vitlens.preprocess import image_to_tensor, unstandardise
 from vitlens.serve.batching import MicroBatcher
@@ -169,7 +169,7 @@ def create_app(model: VisionTransformer | str | Path, max_batch: int = 64, max_w
     net.eval()
     config = net.config
     limits = limits or Limits()
-    names = config.class_names or [str(i) for i in range(config.num_classes)]
+    names = config.class_labels
     k_classes = len(names)
     device = next(net.parameters()).device
 
@@ -186,7 +186,6 @@ def create_app(model: VisionTransformer | str | Path, max_batch: int = 64, max_w
 
     app = FastAPI(title="vitlens", version="0.1.0", lifespan=lifespan,
                   description="Predict with a Vision Transformer and see where its class token looks.")
-    app.state.batcher, app.state.model = batcher, net
 
     @app.exception_handler(RequestError)
     async def request_error(_: Request, err: RequestError) -> JSONResponse:
@@ -214,9 +213,9 @@ def create_app(model: VisionTransformer | str | Path, max_batch: int = 64, max_w
         return x, k
 
     def ranked(probs: Tensor, k: int) -> dict[str, Any]:
-        p, idx = probs.topk(k)
-        return {"label": names[int(idx[0])], "index": int(idx[0]), "probabilities": probs.tolist(),
-                "top": [{"class": names[i], "probability": v} for v, i in zip(p.tolist(), idx.tolist(), strict=True)]}
+        top = top_classes(probs, names, k)
+        return {"label": top[0][0], "index": int(probs.argmax()), "probabilities": probs.tolist(),
+                "top": [{"class": c, "probability": p} for c, p in top]}
 
     def top_k_query() -> Any:
         return Query(None, ge=1, le=k_classes, description="classes to return, most likely first")

@@ -99,8 +99,7 @@ class MicroBatcher:
             if not live:
                 continue
             try:
-                batch = live[0][0][None] if len(live) == 1 else torch.stack([x for x, _ in live])
-                out, ms = await loop.run_in_executor(self.executor, self._forward, batch)
+                out, ms = await loop.run_in_executor(self.executor, self._forward, torch.stack([x for x, _ in live]))
             except Exception as err:  # the model failed: every waiting request hears why
                 for _, future in live:
                     if not future.done():
