@@ -60,10 +60,11 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="model config override, e.g. patch_size=7")
     for name in ("epochs", "batch_size", "seed"):
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=int)
-    for name in ("lr", "weight_decay", "warmup_epochs", "label_smoothing", "min_lr"):
+    for name in ("lr", "weight_decay", "warmup_epochs", "label_smoothing", "min_lr", "clip_grad"):
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=float)
     parser.add_argument("--augment")
     parser.add_argument("--precision")
+    parser.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()

@@ -4,13 +4,14 @@ import json
 
 from typer.testing import CliRunner
 
+from vitlens.bench import variants
 from vitlens.cli import app
 
 
 def test_bench_compare_writes_json(tmp_path):
     path = tmp_path / "bench.json"
-    res = CliRunner().invoke(app, ["bench", "--configs", "mnist", "--compare", "--rounds", "1", "--min-time", "0.1",
-                                   "--batch-size", "16", "--json", str(path)], terminal_width=200)
+    res = CliRunner().invoke(app, ["bench", "--configs", "mnist", "--compare", "--precision", "fp32", "--rounds", "1",
+                                   "--min-time", "0.1", "--batch-size", "16", "--json", str(path)], terminal_width=200)
     assert res.exit_code == 0, res.output
     report = json.loads(path.read_text())
     assert report["matmul_peak_gflop_per_s"]["fp32"] > 0
@@ -21,6 +22,35 @@ def test_bench_compare_writes_json(tmp_path):
     assert libraries == {"vitlens", "transformers", "vit-pytorch"}
     assert {r["measure"] for r in report["ratios"]} == {"train_images_per_s", "inference_images_per_s"}
     assert "vitlens ÷ best peer" in res.output
+
+
+def test_bench_bf16_row(tmp_path):
+    """--precision bf16 adds a vitlens bf16-autocast row, measured against the bf16 matmul peak; without peers
+    there are no ratios."""
+    path = tmp_path / "bench.json"
+    res = CliRunner().invoke(app, ["bench", "--configs", "mnist", "--precision", "bf16", "--rounds", "1",
+                                   "--min-time", "0.05", "--batch-size", "8", "--json", str(path)], terminal_width=200)
+    assert res.exit_code == 0, res.output
+    report = json.loads(path.read_text())
+    rows = {r["library"]: r for r in report["results"]}
+    assert set(rows) == {"vitlens", "vitlens bf16"}
+    bf16, fp32 = rows["vitlens bf16"], rows["vitlens"]
+    assert (bf16["precision"], fp32["precision"]) == ("bf16", "fp32") and not bf16["compiled"]
+    peak = report["matmul_peak_gflop_per_s"]
+    assert bf16["train_fraction_of_peak"] == bf16["train_gflop_per_s"] / peak["bf16"]
+    assert fp32["train_fraction_of_peak"] == fp32["train_fraction_of_fp32_peak"]
+    assert report["ratios"] == [] and "bf16" in res.output
+
+
+def test_bench_variants_with_compile():
+    """--compile measures every library compiled as well as eager (compiling here would take minutes of C++
+    builds, so the rows are checked, not run)."""
+    rows = variants(["vitlens", "transformers"], "bf16", compile=True)
+    assert [label for label, *_ in rows] == ["vitlens", "vitlens compiled", "vitlens bf16", "vitlens bf16 compiled",
+                                             "transformers", "transformers compiled"]
+    assert [(dtype, compiled) for _, lib, dtype, compiled in rows if lib == "transformers"] == [(None, False),
+                                                                                                 (None, True)]
+    assert [label for label, *_ in variants(["vitlens"], "fp32", compile=False)] == ["vitlens"]
 
 
 def test_bench_rejects_unknown_configs():

@@ -64,6 +64,7 @@ configs = st.builds(
     position=st.sampled_from(["learned", "learned2d", "sincos2d", "none"]),
     qkv_bias=st.booleans(),
     layer_norm_eps=st.sampled_from([1e-6, 1e-12]),
+    weight_init=st.sampled_from(["timm", "torch"]),
     mean=st.none(),
     std=st.none(),
 )
@@ -95,6 +96,7 @@ def test_config_file_and_checkpoint_folder(tmp_path):
         ({"image_size": 30, "patch_size": 4}, "image_size 30×30 is not divisible by patch_size 4"),
         ({"block": "sandwich"}, "block must be one of pre, post"),
         ({"position": "rope"}, "position must be one of"),
+        ({"weight_init": "xavier"}, "weight_init must be one of timm, torch"),
         ({"pool": "cls", "class_token": False}, "pool 'cls' needs class_token"),
         ({"head": "mlp"}, "head 'mlp' needs head_hidden"),
         ({"depth": 0}, "depth must be a positive integer"),

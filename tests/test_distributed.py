@@ -37,7 +37,13 @@ def test_two_processes_match_one_at_the_same_global_batch(tmp_path):
     assert out.count("test accuracy") == 1  # only rank 0 reports and writes
     one, two = load_file(tmp_path / "one" / "model.safetensors"), load_file(tmp_path / "two" / "model.safetensors")
     assert one.keys() == two.keys()
+    # The key bias adds q·b_k to every score of a query, which the softmax cancels: its true gradient is 0, so
+    # Adam turns the rounding noise of the two reductions into lr-sized steps. Every other weight must agree.
+    dim = 32
+    for k in one:
+        if k.endswith("attn.qkv.bias"):
+            one[k], two[k] = torch.cat([one[k][:dim], one[k][2 * dim:]]), torch.cat([two[k][:dim], two[k][2 * dim:]])
     worst = max(float((one[k] - two[k]).abs().max()) for k in one)
-    assert worst < 1e-4, worst
+    assert worst < 1e-5, worst
     initial = torch.load(tmp_path / "one" / "training_state.pt", weights_only=True)
     assert initial["step"] == 20  # 2 epochs × 400 / 40

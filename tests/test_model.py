@@ -154,6 +154,22 @@ def test_divisibility_error_suggests_a_size(mnist_model):
         mnist_model(torch.randn(1, 1, 30, 30))
 
 
+@pytest.mark.parametrize("dim", [64, 768])
+def test_weight_init_timm_and_torch(dim):
+    """timm: every Linear weight ~ N(0, 0.02) (truncated at ±2, as timm does), biases 0. torch: PyTorch's
+    U(±1/√fan_in), of std 1/√(3·fan_in) — about timm's 0.02 at D 768, 3.6× larger at D 64."""
+    config = small(dim=dim, heads=4, depth=1, image_size=16)
+    for init in ("timm", "torch"):
+        torch.manual_seed(0)
+        qkv = VisionTransformer(config.replace(weight_init=init)).blocks[0].attn.qkv.requires_grad_(False)
+        expected = 0.02 if init == "timm" else (3 * dim) ** -0.5
+        assert abs(float(qkv.weight.std()) - expected) < 0.08 * expected
+        if init == "torch":
+            assert float(qkv.weight.abs().max()) <= dim**-0.5
+        assert (qkv.bias == 0).all() == (init == "timm")
+    assert preset("mnist").weight_init == "torch" and preset("vit_base_patch16_224").weight_init == "timm"
+
+
 def test_seed_toy_runs():
     model = create_model(preset("seed_toy")).eval()
     t = model.trace(torch.rand(1, 1, 6, 6))

@@ -20,7 +20,7 @@ import resource
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +29,7 @@ from torch import nn
 from vitlens.config import ViTConfig, preset
 from vitlens.info import count_macs
 from vitlens.model.vit import VisionTransformer
+from vitlens.training import cpu_has_bf16_matrix_units, resolve_precision
 
 CONFIGS: dict[str, Callable[[], ViTConfig]] = {
     "mnist": lambda: preset("mnist"),
@@ -69,17 +70,18 @@ def seconds_per_call(fn: Callable[[], Any], min_time: float, warmup: int = 2) ->
     return best
 
 
-def _vit_pytorch_class() -> Any:
+def vit_pytorch_class(module: str = "vit", name: str = "ViT") -> Any:
+    """A class from one vit-pytorch module, imported by path (the package ``__init__`` needs torchvision)."""
     spec = importlib.util.find_spec("vit_pytorch")
     if spec is None or not spec.submodule_search_locations:
         return None
-    path = Path(next(iter(spec.submodule_search_locations))) / "vit.py"
-    module_spec = importlib.util.spec_from_file_location("vit_pytorch_vit", path)
+    path = Path(next(iter(spec.submodule_search_locations))) / f"{module}.py"
+    module_spec = importlib.util.spec_from_file_location(f"vit_pytorch_{module}", path)
     if module_spec is None or module_spec.loader is None:
         return None
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module.ViT
+    loaded = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(loaded)
+    return getattr(loaded, name)
 
 
 def build(library: str, config: ViTConfig) -> nn.Module | None:
@@ -100,7 +102,7 @@ def build(library: str, config: ViTConfig) -> nn.Module | None:
         hf = transformers.ViTForImageClassification(hf_config)
         return _Logits(hf)
     if library == "vit-pytorch":
-        vit_class = _vit_pytorch_class()
+        vit_class = vit_pytorch_class()
         if vit_class is None:
             return None
         return vit_class(image_size=config.image_size, patch_size=config.patch_size, num_classes=config.num_classes,
@@ -118,15 +120,19 @@ class _Logits(nn.Module):
         return self.model(pixel_values=x).logits
 
 
-def measure(model: nn.Module, config: ViTConfig, batch: int, min_time: float) -> dict[str, float]:
-    """Images/s of a training step and of inference for one model."""
+def measure(model: nn.Module, config: ViTConfig, batch: int, min_time: float,
+            amp_dtype: torch.dtype | None = None) -> dict[str, float]:
+    """Images/s of a training step and of inference for one model (``amp_dtype``: autocast to it)."""
     x = torch.randn(batch, config.in_channels, *config.image_size)
     y = torch.randint(0, config.num_classes, (batch,))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
+    autocast = functools.partial(torch.autocast, "cpu", dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None)
     model.train()
 
     def train_step() -> None:
-        loss = F.cross_entropy(model(x), y)
+        with autocast():
+            logits = model(x)
+        loss = F.cross_entropy(logits.float(), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -135,68 +141,101 @@ def measure(model: nn.Module, config: ViTConfig, batch: int, min_time: float) ->
     model.eval()
 
     def infer() -> None:
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast():
             model(x)
 
     infer_s = seconds_per_call(infer, min_time)
     return {"train_images_per_s": batch / train_s, "inference_images_per_s": batch / infer_s}
 
 
+def variants(libraries: list[str], precision: str, compile: bool) -> list[tuple[str, str, torch.dtype | None, bool]]:
+    """(row label, library, autocast dtype, compiled) for every model a run measures. Peers run as their
+    users would by default (eager fp32) and, with ``compile``, also compiled; vitlens adds bf16 autocast
+    when ``precision`` resolves to it (``auto``: CPUs with AMX bf16 units)."""
+    amp = resolve_precision(precision, torch.device("cpu"))
+    rows = []
+    for lib in libraries:
+        for dtype in ([None, amp] if lib == "vitlens" and amp is not None else [None]):
+            for compiled in ([False, True] if compile else [False]):
+                label = " ".join([lib] + (["bf16"] if dtype else []) + (["compiled"] if compiled else []))
+                rows.append((label, lib, dtype, compiled))
+    return rows
+
+
 def run(names: list[str] | None = None, compare: bool = False, batch_size: int | None = None, rounds: int = 3,
-        min_time: float = 1.0) -> dict[str, Any]:
-    """Benchmark the named configs (default: all of `CONFIGS`); returns a JSON-ready report."""
+        min_time: float = 1.0, precision: str = "fp32", compile: bool = False) -> dict[str, Any]:
+    """Benchmark the named configs (default: all of `CONFIGS`); returns a JSON-ready report.
+
+    ``precision`` (fp32 | bf16 | auto) adds a vitlens bf16-autocast row when it resolves to bf16;
+    ``compile`` adds a ``torch.compile``d row for every library."""
     names = names or list(CONFIGS)
     unknown = [n for n in names if n not in CONFIGS]
     if unknown:
         raise ValueError(f"unknown bench config(s) {unknown}; known: {', '.join(CONFIGS)}")
     libraries = ["vitlens", "transformers", "vit-pytorch"] if compare else ["vitlens"]
+    rows = variants(libraries, precision, compile)
     peak = {"fp32": matmul_peak(torch.float32, min_time=min_time)}  # measured again at the end; the best counts
     results: list[dict[str, Any]] = []
     for name in names:
         config = CONFIGS[name]()
         batch = batch_size or DEFAULT_BATCH[name]
         forward_flops = 2 * sum(count_macs(config).values())
-        models = {lib: build(lib, config) for lib in libraries}
+        built = {lib: build(lib, config) for lib in libraries}
+        models: dict[str, tuple[nn.Module, torch.dtype | None]] = {}
+        for label, lib, dtype, compiled in rows:
+            if (model := built[lib]) is not None:
+                models[label] = (cast(nn.Module, torch.compile(model)) if compiled else model, dtype)
         best: dict[str, dict[str, float]] = {}
-        for _ in range(rounds):  # interleaved: every library once per round
-            for lib, model in models.items():
-                if model is None:
-                    continue
+        for _ in range(rounds):  # interleaved: every model once per round
+            for label, (model, dtype) in models.items():
                 torch.manual_seed(0)
-                got = measure(model, config, batch, min_time)
+                got = measure(model, config, batch, min_time, dtype)
                 for key, value in got.items():
-                    best.setdefault(lib, {})[key] = max(best.get(lib, {}).get(key, 0.0), value)
-        for lib, numbers in best.items():
-            train_gflops = numbers["train_images_per_s"] * 3 * forward_flops / 1e9
-            infer_gflops = numbers["inference_images_per_s"] * forward_flops / 1e9
+                    best.setdefault(label, {})[key] = max(best.get(label, {}).get(key, 0.0), value)
+        for label, lib, dtype, compiled in rows:
+            if built[lib] is None:
+                results.append({"config": name, "library": label, "skipped": "not installed"})
+                continue
+            numbers = best[label]
             results.append({
-                "config": name, "library": lib, "batch_size": batch, **numbers,
-                "train_gflop_per_s": train_gflops, "inference_gflop_per_s": infer_gflops,
+                "config": name, "library": label, "precision": "bf16" if dtype else "fp32", "compiled": compiled,
+                "batch_size": batch, **numbers,
+                "train_gflop_per_s": numbers["train_images_per_s"] * 3 * forward_flops / 1e9,
+                "inference_gflop_per_s": numbers["inference_images_per_s"] * forward_flops / 1e9,
             })
-        for lib in libraries:
-            if models[lib] is None:
-                results.append({"config": name, "library": lib, "skipped": "not installed"})
     peak["fp32"] = max(peak["fp32"], matmul_peak(torch.float32, min_time=min_time))
     peak["bf16"] = matmul_peak(torch.bfloat16, min_time=min_time)
     for r in results:
         if "skipped" not in r:
             r["train_fraction_of_fp32_peak"] = r["train_gflop_per_s"] / peak["fp32"]
             r["inference_fraction_of_fp32_peak"] = r["inference_gflop_per_s"] / peak["fp32"]
-    ratios = []
-    for name in names:
-        ours = next((r for r in results if r["config"] == name and r["library"] == "vitlens"), None)
-        peers = [r for r in results if r["config"] == name and r["library"] != "vitlens" and "skipped" not in r]
-        if ours and peers:
-            for key in ("train_images_per_s", "inference_images_per_s"):
-                top = max(peers, key=operator.itemgetter(key))
-                ratios.append({"config": name, "measure": key, "vitlens": ours[key], "best_peer": top["library"],
-                               "best_peer_value": top[key], "ratio": ours[key] / top[key]})
+            r["train_fraction_of_peak"] = r["train_gflop_per_s"] / peak[r["precision"]]
+            r["inference_fraction_of_peak"] = r["inference_gflop_per_s"] / peak[r["precision"]]
     return {
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "threads": torch.get_num_threads(), "torch": torch.__version__},
-        "matmul_peak_gflop_per_s": peak, "rounds": rounds, "results": results, "ratios": ratios,
+                    "threads": torch.get_num_threads(), "torch": torch.__version__,
+                    "amx_bf16": cpu_has_bf16_matrix_units()},
+        "matmul_peak_gflop_per_s": peak, "rounds": rounds, "results": results, "ratios": ratios(results),
         "peak_rss_mib": peak_rss_mib(),
     }
+
+
+def ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every vitlens row ÷ the best eager peer of its config, and compiled vitlens ÷ the best compiled peer."""
+    out = []
+    measured = [r for r in results if "skipped" not in r]
+    for ours in (r for r in measured if r["library"].startswith("vitlens")):
+        for against_compiled in sorted({False, ours["compiled"]}):
+            peers = [r for r in measured if r["config"] == ours["config"] and not r["library"].startswith("vitlens")
+                     and r["compiled"] == against_compiled]
+            if not peers:
+                continue
+            for key in ("train_images_per_s", "inference_images_per_s"):
+                top = max(peers, key=operator.itemgetter(key))
+                out.append({"config": ours["config"], "measure": key, "vitlens": ours["library"],
+                            "vitlens_value": ours[key], "best_peer": top["library"], "best_peer_value": top[key],
+                            "ratio": ours[key] / top[key]})
+    return out
 
 
 # ---------------------------------------------------------------------------- deployment: runtimes compared

@@ -120,6 +120,7 @@ def train(
     batch_size: Annotated[int | None, typer.Option(help="batch size (default 64)")] = None,
     lr: Annotated[float | None, typer.Option(help="peak learning rate (default 2e-3)")] = None,
     weight_decay: Annotated[float | None, typer.Option(help="AdamW weight decay (default 0.05)")] = None,
+    clip_grad: Annotated[float | None, typer.Option(help="clip the gradient norm to this (default 0: off)")] = None,
     augment: Annotated[str | None, typer.Option(help="auto | digits | crop_flip | none")] = None,
     precision: Annotated[str | None, typer.Option(help="auto | fp32 | bf16")] = None,
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model")] = False,
@@ -136,8 +137,8 @@ def train(
     from vitlens.training import TrainConfig
     from vitlens.training import train as run_training
 
-    options = dict(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, augment=augment,
-                   precision=precision, seed=seed)
+    options = dict(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, clip_grad=clip_grad,
+                   augment=augment, precision=precision, seed=seed)
     given: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
     if compile:
         given["compile"] = True
@@ -348,6 +349,9 @@ def bench(
     batch_size: Annotated[int | None, typer.Option(help="batch size for every config (default: per config)")] = None,
     rounds: Annotated[int, typer.Option(help="interleaved rounds; the best of each library counts")] = 3,
     min_time: Annotated[float, typer.Option(help="seconds per measurement")] = 1.0,
+    precision: Annotated[str, typer.Option(help="fp32 | bf16 | auto: bf16 adds a vitlens bf16-autocast row "
+                                                "(auto: where the CPU has AMX bf16 units)")] = "auto",
+    compile: Annotated[bool, typer.Option("--compile", help="also torch.compile every library's model")] = False,
     json_path: Annotated[Path | None, typer.Option("--json", help="write the report here")] = None,
     checkpoint: Annotated[Path | None, typer.Option(help="instead: compare inference runtimes (PyTorch fp32, "
                                                          "dynamic int8, onnxruntime) for this trained model")] = None,
@@ -370,7 +374,8 @@ def bench(
             report = deployment(net, images, dataset.labels, batch_size or 128, min_time=min_time)
             tables = [deployment_table(report)]
         else:
-            report = run_bench(configs.split(",") if configs else None, compare, batch_size, rounds, min_time)
+            report = run_bench(configs.split(",") if configs else None, compare, batch_size, rounds, min_time,
+                               precision, compile)
             tables = bench_tables(report)
     except USER_ERRORS as err:
         raise fail(err) from err

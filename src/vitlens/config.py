@@ -18,6 +18,7 @@ BLOCK_FORMS = ("pre", "post")
 ACTIVATIONS = ("gelu", "relu")
 POSITION_KINDS = ("learned", "learned2d", "sincos2d", "none")
 POOLINGS = ("cls", "mean")
+WEIGHT_INITS = ("timm", "torch")
 HEADS = ("linear", "mlp")
 
 
@@ -64,6 +65,7 @@ class ViTConfig:
     drop_path: float = 0.0
     qkv_bias: bool = True
     layer_norm_eps: float = 1e-6
+    weight_init: str = "timm"
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
     name: str | None = None
@@ -156,6 +158,7 @@ class ViTConfig:
         choice("position", POSITION_KINDS)
         choice("pool", POOLINGS)
         choice("head", HEADS)
+        choice("weight_init", WEIGHT_INITS)
         if not self.class_token and self.pool == "cls":
             raise ConfigError("pool 'cls' needs class_token true; use pool 'mean' without a class token")
         if self.head == "linear" and self.head_hidden:
@@ -261,7 +264,7 @@ def _mnist() -> ViTConfig:
     return ViTConfig(
         name="mnist", image_size=(28, 28), patch_size=7, in_channels=1, num_classes=10,
         class_names=[str(d) for d in range(10)], dim=64, depth=6, heads=4, mlp_ratio=2.0,
-        mean=MNIST_MEAN, std=MNIST_STD,
+        weight_init="torch", mean=MNIST_MEAN, std=MNIST_STD,
     )
 
 
