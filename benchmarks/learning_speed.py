@@ -25,7 +25,7 @@ from torch import nn
 from vitlens.bench import vit_pytorch_class
 from vitlens.config import ViTConfig, preset
 from vitlens.data.augment import random_affine
-from vitlens.data.datasets import load_data
+from vitlens.data.datasets import ImageDataset, load_data
 from vitlens.model.vit import VisionTransformer
 from vitlens.preprocess import standardise
 from vitlens.training import to_unit
@@ -46,9 +46,8 @@ def models(config: ViTConfig) -> dict[str, nn.Module]:
     return found
 
 
-def learn(model: nn.Module, config: ViTConfig, epochs: int, augment: str, lr: float = 2e-3,
-          batch: int = 64) -> list[dict[str, Any]]:
-    data = load_data(None)
+def learn(model: nn.Module, config: ViTConfig, data: dict[str, ImageDataset], epochs: int, augment: str,
+          lr: float = 2e-3, batch: int = 64) -> list[dict[str, Any]]:
     train, test = data["train"], data["test"]
     x_test = standardise(to_unit(test.images, torch.device("cpu")), config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.05)
@@ -87,8 +86,9 @@ def main() -> None:
     config = preset("mnist", patch_size=args.patch)
     report: dict[str, Any] = {"benchmark": "learning_speed", "patch_size": args.patch, "augment": args.augment,
                               "threads": torch.get_num_threads(), "runs": {}}
+    data = load_data(None)
     for name, model in models(config).items():
-        history = learn(model, config, args.epochs, args.augment)
+        history = learn(model, config, data, args.epochs, args.augment)
         report["runs"][name] = history
         print(f"{name:24s}", " ".join(f"{r['test_accuracy']:.3f}" for r in history), flush=True)
     if args.out:

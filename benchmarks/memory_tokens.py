@@ -43,7 +43,7 @@ def measure(model_name: str, size: int, batch: int, mode: str) -> dict:
         loss.backward()
         model.zero_grad(set_to_none=False)
 
-    small = create_model(model_name).config.patch_size * 2
+    small = model.config.patch_size * 2
     model.check_inputs = False
     step(torch.randn(1, 3, small, small))  # warm-up: allocates gradients, loads kernels
     before = peak_rss_mib()

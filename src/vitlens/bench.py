@@ -286,31 +286,33 @@ def deployment(model: VisionTransformer, images: torch.Tensor, labels: torch.Ten
 
     checks, model.check_inputs = model.check_inputs, False  # time the network, not the input checks
     rows: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        found = runtimes(model, Path(tmp))
-        reference: torch.Tensor | None = None
-        for name, fn in found.items():
-            probs = torch.cat([fn(images[i:i + 500]).float().softmax(-1) for i in range(0, len(images), 500)])
-            if reference is None:
-                reference = probs
-            batch = images[:batch_size]
-            throughput = batch.shape[0] / seconds_per_call(functools.partial(fn, batch), min_time)
-            one = images[:1]
-            for _ in range(20):
-                fn(one)
-            latencies = []
-            for i in range(latency_runs):
-                x = images[i % len(images)][None]
-                start = time.perf_counter()
-                fn(x)
-                latencies.append((time.perf_counter() - start) * 1000)
-            rows.append({
-                "runtime": name, "accuracy": int((probs.argmax(-1) == labels).sum()) / len(labels),
-                "agreement_with_fp32": int((probs.argmax(-1) == reference.argmax(-1)).sum()) / len(labels),
-                "max_probability_difference": float((probs - reference).abs().max()),
-                "images_per_s": throughput, "batch_size": batch.shape[0],
-                "latency_ms_p50": percentile(latencies, 50), "latency_ms_p99": percentile(latencies, 99),
-            })
-    model.check_inputs = checks
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            found = runtimes(model, Path(tmp))
+            reference: torch.Tensor | None = None
+            for name, fn in found.items():
+                probs = torch.cat([fn(images[i:i + 500]).float().softmax(-1) for i in range(0, len(images), 500)])
+                if reference is None:
+                    reference = probs
+                batch = images[:batch_size]
+                throughput = batch.shape[0] / seconds_per_call(functools.partial(fn, batch), min_time)
+                one = images[:1]
+                for _ in range(20):
+                    fn(one)
+                latencies = []
+                for i in range(latency_runs):
+                    x = images[i % len(images)][None]
+                    start = time.perf_counter()
+                    fn(x)
+                    latencies.append((time.perf_counter() - start) * 1000)
+                rows.append({
+                    "runtime": name, "accuracy": int((probs.argmax(-1) == labels).sum()) / len(labels),
+                    "agreement_with_fp32": int((probs.argmax(-1) == reference.argmax(-1)).sum()) / len(labels),
+                    "max_probability_difference": float((probs - reference).abs().max()),
+                    "images_per_s": throughput, "batch_size": batch.shape[0],
+                    "latency_ms_p50": percentile(latencies, 50), "latency_ms_p99": percentile(latencies, 99),
+                })
+    finally:
+        model.check_inputs = checks
     return {"benchmark": "deployment", "images": len(images), "threads": torch.get_num_threads(),
             "torch": torch.__version__, "processor": platform.processor() or platform.machine(), "runtimes": rows}

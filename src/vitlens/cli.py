@@ -275,14 +275,14 @@ def explain(
     from vitlens.tables import attention_matrix_table, heads_table
 
     try:
-        net = load(checkpoint)
-        pixels, source = (load_image(image, net.config), str(image)) if image else _bundled_digit(net.config, digit)
-        result = run_explain(net, pixels)
         if (layer is None) != (head is None):
             raise ValueError("--layer and --head go together")
+        net = load(checkpoint)
         if layer is not None and head is not None and not (0 <= layer < net.config.depth and
                                                            0 <= head < net.config.heads):
             raise ValueError(f"--layer must be in 0…{net.config.depth - 1} and --head in 0…{net.config.heads - 1}")
+        pixels, source = (load_image(image, net.config), str(image)) if image else _bundled_digit(net.config, digit)
+        result = run_explain(net, pixels)
     except USER_ERRORS as err:
         raise fail(err) from err
     console.print(f"[bold]{checkpoint}[/] on {source}: prediction [bold]{result.top(1)[0][0]}[/] "

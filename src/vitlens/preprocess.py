@@ -102,17 +102,22 @@ def normalise(pixels: Tensor, config: ViTConfig) -> Tensor:
     return standardise(x, config)
 
 
+def _channel_stats(x: Tensor, config: ViTConfig) -> tuple[Tensor, Tensor]:
+    """The config's mean and std as (C, 1, 1) tensors on x's device and dtype."""
+    def as_channels(values: tuple[float, ...] | None) -> Tensor:
+        return torch.tensor(values, device=x.device, dtype=x.dtype).view(-1, 1, 1)
+    return as_channels(config.mean), as_channels(config.std)
+
+
 def standardise(x: Tensor, config: ViTConfig) -> Tensor:
     """Floats in [0, 1], (…, C, H, W) → (x − mean) / std per channel, as the config says."""
-    mean = torch.tensor(config.mean, device=x.device, dtype=x.dtype).view(-1, 1, 1)
-    std = torch.tensor(config.std, device=x.device, dtype=x.dtype).view(-1, 1, 1)
+    mean, std = _channel_stats(x, config)
     return (x - mean) / std
 
 
 def unstandardise(x: Tensor, config: ViTConfig) -> Tensor:
     """The inverse of `standardise`: model inputs back to pixels in [0, 1] (for display)."""
-    mean = torch.tensor(config.mean, device=x.device, dtype=x.dtype).view(-1, 1, 1)
-    std = torch.tensor(config.std, device=x.device, dtype=x.dtype).view(-1, 1, 1)
+    mean, std = _channel_stats(x, config)
     return x * std + mean
 
 

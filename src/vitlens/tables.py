@@ -177,7 +177,8 @@ def attention_matrix_table(trace: Trace, layer: int, head: int, max_tokens: int 
 def bench_tables(report: dict[str, Any]) -> list[Table]:
     """A `vitlens.bench.run` report: images/s per config and model, then each vitlens row ÷ the best peer."""
     peak = report["matmul_peak_gflop_per_s"]
-    table = Table(title=f"images/s (matmul peak: fp32 {peak['fp32']:.0f}, bf16 {peak['bf16']:.0f} GFLOP/s)")
+    table = Table(title=f"images/s; % of the matmul peak of the row's dtype (fp32 {peak['fp32']:.0f}, "
+                        f"bf16 {peak['bf16']:.0f} GFLOP/s)")
     for col in ("config", "library", "batch", "train img/s", "infer img/s", "train % of peak", "infer % of peak"):
         table.add_column(col, justify="left" if col in ("config", "library") else "right")
     for r in report["results"]:
@@ -189,7 +190,7 @@ def bench_tables(report: dict[str, Any]) -> list[Table]:
                       f"{100 * r['inference_fraction_of_peak']:.0f} %")
     if not report["ratios"]:
         return [table]
-    ratios = Table(title="vitlens ÷ best peer (% of peak: of the matmul peak of the row's dtype)")
+    ratios = Table(title="vitlens ÷ best peer")
     for col in ("config", "measure", "vitlens", "best peer", "ratio"):
         ratios.add_column(col, justify="left" if col in ("config", "measure", "best peer") else "right")
     for r in report["ratios"]:

@@ -26,7 +26,6 @@ T = TypeVar("T")
 class BatchResult:
     row: Tensor  # this request's output row
     batch_size: int  # how many requests shared the forward pass
-    compute_ms: float  # time of that forward pass
 
 
 class MicroBatcher:
@@ -85,11 +84,9 @@ class MicroBatcher:
                 break
         return items
 
-    def _forward(self, batch: Tensor) -> tuple[Tensor, float]:
-        start = time.perf_counter()
+    def _forward(self, batch: Tensor) -> Tensor:
         with torch.inference_mode():
-            out = self.fn(batch)
-        return out, (time.perf_counter() - start) * 1000
+            return self.fn(batch)
 
     async def _serve(self) -> None:
         loop = asyncio.get_running_loop()
@@ -99,7 +96,7 @@ class MicroBatcher:
             if not live:
                 continue
             try:
-                out, ms = await loop.run_in_executor(self.executor, self._forward, torch.stack([x for x, _ in live]))
+                out = await loop.run_in_executor(self.executor, self._forward, torch.stack([x for x, _ in live]))
             except Exception as err:  # the model failed: every waiting request hears why
                 for _, future in live:
                     if not future.done():
@@ -107,4 +104,4 @@ class MicroBatcher:
                 continue
             for (_, future), row in zip(live, out, strict=True):
                 if not future.done():
-                    future.set_result(BatchResult(row, len(live), ms))
+                    future.set_result(BatchResult(row, len(live)))
