@@ -2,6 +2,7 @@
 
     python benchmarks/learning_speed.py --out benchmarks/results/learning_speed.json
     python benchmarks/learning_speed.py --patch 4 --epochs 5 --augment none   # the README's init comparison
+    python benchmarks/learning_speed.py --epochs 60 --only "vit-pytorch SimpleViT"   # the peer's time to 98 %
 
 Trains, one after the other in one loop (same data order, augmentation, AdamW, warm-up + cosine,
 label smoothing 0.1, batch 64): the `mnist` preset with timm's init (N(0, 0.02)), the same with
@@ -81,6 +82,7 @@ def main() -> None:
     parser.add_argument("--patch", type=int, default=7)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--augment", default="digits", choices=("digits", "none"))
+    parser.add_argument("--only", action="append", help="train only this model (repeatable)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     config = preset("mnist", patch_size=args.patch)
@@ -88,9 +90,14 @@ def main() -> None:
                               "threads": torch.get_num_threads(), "runs": {}}
     data = load_data(None)
     for name, model in models(config).items():
+        if args.only and name not in args.only:
+            continue
         history = learn(model, config, data, args.epochs, args.augment)
         report["runs"][name] = history
+        reached = {t: next((r["time_s"] for r in history if r["test_accuracy"] >= t), None) for t in (0.95, 0.97, 0.98)}
+        report.setdefault("seconds_to_accuracy", {})[name] = reached
         print(f"{name:24s}", " ".join(f"{r['test_accuracy']:.3f}" for r in history), flush=True)
+        print(f"{'':24s} seconds to 95/97/98 %:", reached, flush=True)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2) + "\n")

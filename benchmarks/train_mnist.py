@@ -64,7 +64,7 @@ def main() -> None:
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=float)
     parser.add_argument("--augment")
     parser.add_argument("--precision")
-    parser.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
+    parser.add_argument("--compile", choices=["auto", "on", "off"], help="torch.compile the model (default auto)")
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()

@@ -25,8 +25,8 @@ def test_bench_compare_writes_json(tmp_path):
 
 
 def test_bench_bf16_row(tmp_path):
-    """--precision bf16 adds a vitlens bf16-autocast row, measured against the bf16 matmul peak; without peers
-    there are no ratios."""
+    """--precision bf16 adds a vitlens bf16 row (training under bf16 autocast, inference with bf16 weights),
+    measured against the bf16 matmul peak; without peers there are no ratios."""
     path = tmp_path / "bench.json"
     res = CliRunner().invoke(app, ["bench", "--configs", "mnist", "--precision", "bf16", "--rounds", "1",
                                    "--min-time", "0.05", "--batch-size", "8", "--json", str(path)], terminal_width=200)
@@ -59,14 +59,18 @@ def test_bench_rejects_unknown_configs():
 
 
 def test_bench_checkpoint_compares_inference_runtimes(trained, tmp_path):
-    """fp32 PyTorch, dynamic int8 and onnxruntime on the bundled test digits: accuracy cost and latency."""
+    """fp32 PyTorch, bf16 weights, dynamic int8 and onnxruntime on the bundled test digits: accuracy cost and
+    latency."""
     path = tmp_path / "deploy.json"
     res = CliRunner().invoke(app, ["bench", "--checkpoint", str(trained[0]), "--min-time", "0.1", "--batch-size", "32",
                                    "--json", str(path)], terminal_width=200)
     assert res.exit_code == 0, res.output
     rows = {r["runtime"]: r for r in json.loads(path.read_text())["runtimes"]}
-    assert set(rows) == {"pytorch fp32", "pytorch int8 dynamic", "onnxruntime fp32"}
+    assert set(rows) == {"pytorch fp32", "pytorch bf16", "pytorch int8 dynamic", "onnxruntime fp32"}
     fp32, int8, ort = rows["pytorch fp32"], rows["pytorch int8 dynamic"], rows["onnxruntime fp32"]
+    bf16 = rows["pytorch bf16"]
+    assert bf16["agreement_with_fp32"] >= 0.95 and 0 < bf16["max_probability_difference"] < 0.5
+    assert abs(bf16["accuracy"] - fp32["accuracy"]) < 0.03
     assert fp32["accuracy"] == trained[1].final["test_accuracy"]  # the same 1,000 digits the run evaluated
     assert ort["agreement_with_fp32"] == 1.0 and ort["max_probability_difference"] < 1e-4
     assert int8["agreement_with_fp32"] >= 0.95 and 0 < int8["max_probability_difference"] < 0.5

@@ -170,6 +170,18 @@ def test_weight_init_timm_and_torch(dim):
     assert preset("mnist").weight_init == "torch" and preset("vit_base_patch16_224").weight_init == "timm"
 
 
+def test_bf16_weights_take_fp32_images():
+    """A model cast to bf16 (for fast inference) takes the same fp32 images and gives nearly the same logits."""
+    torch.manual_seed(0)
+    model = create_model(small()).eval()
+    images = torch.randn(4, 3, 12, 16)
+    with torch.inference_mode():
+        reference = model(images)
+        logits = model.to(torch.bfloat16)(images)
+    assert logits.dtype == torch.bfloat16
+    torch.testing.assert_close(logits.float(), reference, atol=0.1, rtol=0.05)
+
+
 def test_seed_toy_runs():
     model = create_model(preset("seed_toy")).eval()
     t = model.trace(torch.rand(1, 1, 6, 6))

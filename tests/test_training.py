@@ -19,7 +19,7 @@ from vitlens.checkpoint import CheckpointError, load_model
 from vitlens.cli import app
 from vitlens.data import load_data
 from vitlens.inference import predict
-from vitlens.training import TrainConfig, evaluate, train
+from vitlens.training import COMPILE_MIN_STEPS, TrainConfig, evaluate, resolve_compile, train
 
 TINY = preset("mnist", patch_size=7, dim=32, depth=2, heads=2, dropout=0.1, drop_path=0.1)
 TC = TrainConfig(epochs=2, batch_size=50, lr=3e-3, warmup_epochs=0.5)
@@ -152,7 +152,7 @@ def test_cli_eval_and_predict(trained, tmp_path):
 def test_ctrl_c_saves_and_resume_finishes(tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "vitlens.cli", "train", "--model", str(tmp_path / "cfg.json"), "--out", str(out),
-           "--epochs", "50", "--batch-size", "50"]
+           "--epochs", "50", "--batch-size", "50", "--no-compile"]  # 4,000 steps: auto would compile
     TINY.to_json(tmp_path / "cfg.json")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=os.environ | {"COLUMNS": "200"})
@@ -166,6 +166,23 @@ def test_ctrl_c_saves_and_resume_finishes(tmp_path):
     saved = load_model(out)
     state = torch.load(out / "training_state.pt", weights_only=True)
     assert 0 < state["step"] < 50 * 80 and saved.config == TINY
+
+
+def test_compile_setting(monkeypatch):
+    """auto compiles long runs only, and on a CPU only where a C++ compiler is found; saved runs from before the
+    setting (compile: true/false) still load."""
+    cpu = torch.device("cpu")
+    assert not resolve_compile("auto", cpu, COMPILE_MIN_STEPS - 1)
+    assert resolve_compile("on", cpu, 1) and not resolve_compile("off", cpu, 10**6)
+    monkeypatch.setenv("PATH", "")
+    monkeypatch.delenv("CXX", raising=False)
+    assert not resolve_compile("auto", cpu, 10**6)  # no compiler on PATH: eager
+    monkeypatch.setenv("CXX", sys.executable)  # any existing program stands in for the compiler's path
+    assert resolve_compile("auto", cpu, 10**6)
+    assert TrainConfig.from_dict({"compile": True}).compile == "on"
+    assert TrainConfig.from_dict({"compile": False}).compile == "off"
+    with pytest.raises(ValueError, match="compile must be auto, on or off"):
+        TrainConfig(compile="sometimes")
 
 
 def test_missing_data_is_reported(tmp_path):

@@ -121,8 +121,10 @@ class _Logits(nn.Module):
 
 
 def measure(model: nn.Module, config: ViTConfig, batch: int, min_time: float,
-            amp_dtype: torch.dtype | None = None) -> dict[str, float]:
-    """Images/s of a training step and of inference for one model (``amp_dtype``: autocast to it)."""
+            amp_dtype: torch.dtype | None = None, inference_model: nn.Module | None = None) -> dict[str, float]:
+    """Images/s of a training step and of inference for one model. Training autocasts to ``amp_dtype``
+    when given; inference runs ``inference_model`` (default ``model``): for bf16 a copy cast to bf16
+    once, as one deploys a model, rather than autocast re-casting every weight on every call."""
     x = torch.randn(batch, config.in_channels, *config.image_size)
     y = torch.randint(0, config.num_classes, (batch,))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
@@ -138,14 +140,19 @@ def measure(model: nn.Module, config: ViTConfig, batch: int, min_time: float,
         optimizer.step()
 
     train_s = seconds_per_call(train_step, min_time)
-    model.eval()
+    net = (model if inference_model is None else inference_model).eval()
+    x_infer = x.to(amp_dtype or torch.float32)
 
     def infer() -> None:
-        with torch.inference_mode(), autocast():
-            model(x)
+        with torch.inference_mode():
+            net(x_infer)
 
     infer_s = seconds_per_call(infer, min_time)
     return {"train_images_per_s": batch / train_s, "inference_images_per_s": batch / infer_s}
+
+
+def _compiled(model: nn.Module) -> nn.Module:
+    return cast(nn.Module, torch.compile(model))
 
 
 def variants(libraries: list[str], precision: str, compile: bool) -> list[tuple[str, str, torch.dtype | None, bool]]:
@@ -181,15 +188,17 @@ def run(names: list[str] | None = None, compare: bool = False, batch_size: int |
         batch = batch_size or DEFAULT_BATCH[name]
         forward_flops = 2 * sum(count_macs(config).values())
         built = {lib: build(lib, config) for lib in libraries}
-        models: dict[str, tuple[nn.Module, torch.dtype | None]] = {}
+        models: dict[str, tuple[nn.Module, nn.Module, torch.dtype | None]] = {}
         for label, lib, dtype, compiled in rows:
             if (model := built[lib]) is not None:
-                models[label] = (cast(nn.Module, torch.compile(model)) if compiled else model, dtype)
+                deployed = copy.deepcopy(model).to(dtype) if dtype else model  # bf16 inference: bf16 weights
+                models[label] = (_compiled(model) if compiled else model,
+                                 _compiled(deployed) if compiled else deployed, dtype)
         best: dict[str, dict[str, float]] = {}
         for _ in range(rounds):  # interleaved: every model once per round
-            for label, (model, dtype) in models.items():
+            for label, (model, deployed, dtype) in models.items():
                 torch.manual_seed(0)
-                got = measure(model, config, batch, min_time, dtype)
+                got = measure(model, config, batch, min_time, dtype, deployed)
                 for key, value in got.items():
                     best.setdefault(label, {})[key] = max(best.get(label, {}).get(key, 0.0), value)
         for label, lib, dtype, compiled in rows:
@@ -247,8 +256,9 @@ def percentile(values: list[float], q: float) -> float:
 
 def runtimes(model: VisionTransformer, workdir: Path) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
     """Ways to run a trained model for inference, each a function normalised images (B, C, H, W) → logits:
-    PyTorch fp32, PyTorch with dynamic int8 quantisation of every Linear layer (weights int8, activations
-    quantised per batch on the fly), and onnxruntime (fp32) when installed."""
+    PyTorch fp32, PyTorch with the weights cast to bf16, PyTorch with dynamic int8 quantisation of every
+    Linear layer (weights int8, activations quantised per batch on the fly), and onnxruntime (fp32) when
+    installed."""
     model.eval()
 
     def eager(net: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -257,7 +267,7 @@ def runtimes(model: VisionTransformer, workdir: Path) -> dict[str, Callable[[tor
                 return net(x)
         return run_model
 
-    found = {"pytorch fp32": eager(model)}
+    found = {"pytorch fp32": eager(model), "pytorch bf16": eager(copy.deepcopy(model).to(torch.bfloat16))}
     int8 = torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {nn.Linear}, dtype=torch.qint8)
     found["pytorch int8 dynamic"] = eager(int8)
     if importlib.util.find_spec("onnxruntime") is not None:

@@ -123,7 +123,9 @@ def train(
     clip_grad: Annotated[float | None, typer.Option(help="clip the gradient norm to this (default 0: off)")] = None,
     augment: Annotated[str | None, typer.Option(help="auto | digits | crop_flip | none")] = None,
     precision: Annotated[str | None, typer.Option(help="auto | fp32 | bf16")] = None,
-    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model")] = False,
+    compile: Annotated[bool | None, typer.Option("--compile/--no-compile", help="torch.compile the model (default: "
+                                                 "on for runs of 1,000+ steps where a C++ compiler or GPU is found)")]
+    = None,
     grad_checkpointing: Annotated[bool, typer.Option("--grad-checkpointing", help="recompute blocks in backward: "
                                                      "less activation memory for big models")] = False,
     seed: Annotated[int | None, typer.Option(help="random seed (default 0)")] = None,
@@ -140,8 +142,8 @@ def train(
     options = dict(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, clip_grad=clip_grad,
                    augment=augment, precision=precision, seed=seed)
     given: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
-    if compile:
-        given["compile"] = True
+    if compile is not None:
+        given["compile"] = "on" if compile else "off"
     if grad_checkpointing:
         given["grad_checkpointing"] = True
     tc = replace(TrainConfig(), **given) if given else None  # None: defaults, or the run's own on --resume

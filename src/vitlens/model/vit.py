@@ -74,6 +74,7 @@ class VisionTransformer(nn.Module):
     def embed(self, images: Tensor, trace: Trace | None = None, interpolate_pos_encoding: bool = False) -> Tensor:
         """images (B, C, H, W) → x⁰ (B, T, D): patch embeddings, class token, + position embeddings."""
         grid = self.validate(images, interpolate_pos_encoding)
+        images = images.to(next(self.parameters()).dtype)  # a model cast to bf16 takes fp32 images too
         record(trace, "image", images)
         tokens = self.patch_embedding(images, trace)
         if self.class_token is not None:
