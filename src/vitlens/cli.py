@@ -124,7 +124,7 @@ def train(
     augment: Annotated[str | None, typer.Option(help="auto | digits | crop_flip | none")] = None,
     precision: Annotated[str | None, typer.Option(help="auto | fp32 | bf16")] = None,
     compile: Annotated[bool | None, typer.Option("--compile/--no-compile", help="torch.compile the model (default: "
-                                                 "on for runs of 1,000+ steps where a C++ compiler or GPU is found)")]
+                                                 "on for runs of 5,000+ steps where a C++ compiler or GPU is found)")]
     = None,
     grad_checkpointing: Annotated[bool, typer.Option("--grad-checkpointing", help="recompute blocks in backward: "
                                                      "less activation memory for big models")] = False,

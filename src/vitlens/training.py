@@ -121,9 +121,10 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
     return None
 
 
-# torch.compile costs ~3 s on a warm cache and ~10 s on a cold one (C++ builds) on the 2-core CPU; a compiled
-# step of the mnist preset took ~23 ms instead of ~30 ms, so compiling pays back after a few hundred steps.
-COMPILE_MIN_STEPS = 1000
+# On the 2-core CPU a compiled step of the mnist preset took ~23 ms instead of ~30 ms, and compiling cost
+# 3-8 s with inductor's kernel cache warm but ~38 s on a fresh machine (C++ builds): break-even on a cold
+# cache is ~5,000 steps. The default mnist run (3,720 steps) therefore stays eager unless asked.
+COMPILE_MIN_STEPS = 5000
 
 
 def resolve_compile(setting: str, device: torch.device, steps: int) -> bool:
