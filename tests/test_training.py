@@ -152,7 +152,7 @@ def test_cli_eval_and_predict(trained, tmp_path):
 def test_ctrl_c_saves_and_resume_finishes(tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "vitlens.cli", "train", "--model", str(tmp_path / "cfg.json"), "--out", str(out),
-           "--epochs", "50", "--batch-size", "50", "--no-compile"]  # 4,000 steps: auto would compile
+           "--epochs", "50", "--batch-size", "50", "--no-compile"]  # eager, whatever auto decides
     TINY.to_json(tmp_path / "cfg.json")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=os.environ | {"COLUMNS": "200"})

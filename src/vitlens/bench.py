@@ -157,8 +157,9 @@ def _compiled(model: nn.Module) -> nn.Module:
 
 def variants(libraries: list[str], precision: str, compile: bool) -> list[tuple[str, str, torch.dtype | None, bool]]:
     """(row label, library, autocast dtype, compiled) for every model a run measures. Peers run as their
-    users would by default (eager fp32) and, with ``compile``, also compiled; vitlens adds bf16 autocast
-    when ``precision`` resolves to it (``auto``: CPUs with AMX bf16 units)."""
+    users would by default (eager fp32) and, with ``compile``, also compiled; vitlens adds a bf16 row
+    (autocast in training, bf16 weights in inference) when ``precision`` resolves to bf16 (``auto``: CPUs
+    with AMX bf16 units)."""
     amp = resolve_precision(precision, torch.device("cpu"))
     rows = []
     for lib in libraries:
