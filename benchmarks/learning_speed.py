@@ -29,7 +29,7 @@ from vitlens.data.augment import random_affine
 from vitlens.data.datasets import ImageDataset, load_data
 from vitlens.model.vit import VisionTransformer
 from vitlens.preprocess import standardise
-from vitlens.training import to_unit
+from vitlens.training import seconds_to_accuracy, to_unit
 
 
 def models(config: ViTConfig) -> dict[str, nn.Module]:
@@ -94,7 +94,7 @@ def main() -> None:
             continue
         history = learn(model, config, data, args.epochs, args.augment)
         report["runs"][name] = history
-        reached = {t: next((r["time_s"] for r in history if r["test_accuracy"] >= t), None) for t in (0.95, 0.97, 0.98)}
+        reached = seconds_to_accuracy(history, (0.95, 0.97, 0.98))
         report.setdefault("seconds_to_accuracy", {})[name] = reached
         print(f"{name:24s}", " ".join(f"{r['test_accuracy']:.3f}" for r in history), flush=True)
         print(f"{'':24s} seconds to 95/97/98 %:", reached, flush=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from vitlens.config import preset
-from vitlens.training import TrainConfig, train
+from vitlens.training import TrainConfig, seconds_to_accuracy, train
 
 THRESHOLDS = (0.95, 0.97, 0.98, 0.985)
 
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         result = train(config, None, Path(tmp) / "run", tc, progress=not args.quiet)
         wall = time.perf_counter() - started
     history = result.history
-    reached = {f"{t:.3f}": next((r["time_s"] for r in history if r["test_accuracy"] >= t), None) for t in THRESHOLDS}
+    reached = {f"{t:.3f}": s for t, s in seconds_to_accuracy(history, THRESHOLDS).items()}
     return {
         "benchmark": "train_mnist_bundled",
         "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),

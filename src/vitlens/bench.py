@@ -174,7 +174,7 @@ def run(names: list[str] | None = None, compare: bool = False, batch_size: int |
         min_time: float = 1.0, precision: str = "fp32", compile: bool = False) -> dict[str, Any]:
     """Benchmark the named configs (default: all of `CONFIGS`); returns a JSON-ready report.
 
-    ``precision`` (fp32 | bf16 | auto) adds a vitlens bf16-autocast row when it resolves to bf16;
+    ``precision`` (fp32 | bf16 | auto) adds a vitlens bf16 row (see `variants`) when it resolves to bf16;
     ``compile`` adds a ``torch.compile``d row for every library."""
     names = names or list(CONFIGS)
     unknown = [n for n in names if n not in CONFIGS]

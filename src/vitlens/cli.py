@@ -351,12 +351,14 @@ def bench(
     batch_size: Annotated[int | None, typer.Option(help="batch size for every config (default: per config)")] = None,
     rounds: Annotated[int, typer.Option(help="interleaved rounds; the best of each library counts")] = 3,
     min_time: Annotated[float, typer.Option(help="seconds per measurement")] = 1.0,
-    precision: Annotated[str, typer.Option(help="fp32 | bf16 | auto: bf16 adds a vitlens bf16-autocast row "
-                                                "(auto: where the CPU has AMX bf16 units)")] = "auto",
+    precision: Annotated[str, typer.Option(help="fp32 | bf16 | auto: bf16 adds a vitlens bf16 row (training "
+                                                "under autocast, inference with bf16 weights; auto: where the "
+                                                "CPU has AMX bf16 units)")] = "auto",
     compile: Annotated[bool, typer.Option("--compile", help="also torch.compile every library's model")] = False,
     json_path: Annotated[Path | None, typer.Option("--json", help="write the report here")] = None,
     checkpoint: Annotated[Path | None, typer.Option(help="instead: compare inference runtimes (PyTorch fp32, "
-                                                         "dynamic int8, onnxruntime) for this trained model")] = None,
+                                                         "bf16 weights, dynamic int8, onnxruntime) for this "
+                                                         "trained model")] = None,
 ) -> None:
     """Training-step and inference images/s, GFLOP/s and fraction of a matmul peak; ratios with --compare.
     With --checkpoint: accuracy, images/s and batch-1 latency of each inference runtime."""

@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,12 @@ class TrainResult:
     @property
     def final(self) -> dict[str, Any]:
         return self.history[-1] if self.history else {}
+
+
+def seconds_to_accuracy(history: list[dict[str, Any]], thresholds: Iterable[float]) -> dict[float, float | None]:
+    """For each test-accuracy threshold, the ``time_s`` of the first evaluation in ``history`` that reached
+    it (None if none did)."""
+    return {t: next((r["time_s"] for r in history if r["test_accuracy"] >= t), None) for t in thresholds}
 
 
 # ---------------------------------------------------------------------------- pieces
