@@ -62,6 +62,13 @@ def test_draw_a_digit_then_upload_one(trained, browser_page, tmp_path):
 
         page.click("#clear")
         assert page.locator("#bars li").count() == 0
+        # Clear pressed while answers to the strokes are still on their way: they must not paint the page again
+        draw_strokes(page, SEVEN)
+        page.click("#clear")
+        page.wait_for_load_state("networkidle")
+        assert page.locator("#bars li").count() == 0
+        assert page.locator("#heatmap").is_hidden()
+        assert page.locator("#prediction").inner_text().startswith("Draw something")
         page.set_input_files("#file", str(path))
         page.wait_for_function(f"document.querySelector('#prediction strong')?.textContent === '{label}'",
                                timeout=15_000)

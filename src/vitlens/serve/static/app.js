@@ -14,6 +14,7 @@ let last = null;          // the latest /v1/explain answer
 let inFlight = false;     // one request at a time; a stroke made meanwhile sends again when it ends
 let dirty = false;
 let drawing = false;
+let generation = 0;       // bumped by Clear and by an upload: an answer to an older request is dropped, not shown
 
 function clearCanvas() {
   ctx.fillStyle = "#000";
@@ -62,6 +63,8 @@ function setPen() {
 }
 
 function reset() {
+  generation += 1;
+  dirty = false;
   clearCanvas();
   setPen();
   last = null;
@@ -79,10 +82,12 @@ function schedule() {
 
 function sendCanvas() {
   dirty = false;
-  canvas.toBlob((blob) => send(blob, "canvas.png"), "image/png");
+  inFlight = true;
+  const mine = generation;  // toBlob calls back later: a Clear in between must drop this picture
+  canvas.toBlob((blob) => (mine === generation ? send(blob, "canvas.png", mine) : (inFlight = false)), "image/png");
 }
 
-async function send(blob, name) {
+async function send(blob, name, mine = generation) {
   inFlight = true;
   const form = new FormData();
   form.append("file", blob, name);
@@ -91,9 +96,11 @@ async function send(blob, name) {
     const body = await response.json();
     if (!response.ok) throw new Error(body.detail ? String(typeof body.detail === "string" ? body.detail
                                                    : JSON.stringify(body.detail)) : response.statusText);
+    if (mine !== generation) return;
     errorBox.hidden = true;
     show(body);
   } catch (err) {
+    if (mine !== generation) return;
     errorBox.textContent = `The server could not read that: ${err.message}`;
     errorBox.hidden = false;
   } finally {
@@ -163,6 +170,8 @@ document.getElementById("file").addEventListener("change", (event) => {
     setPen();
   };
   img.src = url;
+  generation += 1;
+  dirty = false;
   send(file, file.name);
   event.target.value = "";
 });
