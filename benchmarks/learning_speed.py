@@ -5,9 +5,10 @@
     python benchmarks/learning_speed.py --epochs 60 --only "vit-pytorch SimpleViT"   # the peer's time to 98 %
 
 Trains, one after the other in one loop (same data order, augmentation, AdamW, warm-up + cosine,
-label smoothing 0.1, batch 64): the `mnist` preset with timm's init (N(0, 0.02)), the same with
-PyTorch's init (the preset's default) and, when vit-pytorch is installed (`make bench` installs it),
-its SimpleViT of the same size. This is the measurement behind the preset's ``weight_init="torch"``.
+label smoothing 0.1, batch 64, and the weight average that vitlens evaluates; `--ema 0` for none):
+the `mnist` preset with timm's init (N(0, 0.02)), the same with PyTorch's init (the preset's
+default) and, when vit-pytorch is installed (`make bench` installs it), its SimpleViT of the same
+size. This is the measurement behind the preset's ``weight_init="torch"``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from vitlens.data.augment import random_affine
 from vitlens.data.datasets import ImageDataset, load_data
 from vitlens.model.vit import VisionTransformer
 from vitlens.preprocess import standardise
-from vitlens.training import seconds_to_accuracy, to_unit
+from vitlens.training import TrainConfig, WeightAverage, seconds_to_accuracy, to_unit
 
 
 def models(config: ViTConfig) -> dict[str, nn.Module]:
@@ -48,10 +49,12 @@ def models(config: ViTConfig) -> dict[str, nn.Module]:
 
 
 def learn(model: nn.Module, config: ViTConfig, data: dict[str, ImageDataset], epochs: int, augment: str,
-          lr: float = 2e-3, batch: int = 64) -> list[dict[str, Any]]:
+          ema: float, lr: float = 2e-3, batch: int = 64) -> list[dict[str, Any]]:
     train, test = data["train"], data["test"]
     x_test = standardise(to_unit(test.images, torch.device("cpu")), config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.05)
+    average = WeightAverage(model, ema) if ema > 0 else None
+    evaluated = average.model if average else model
     steps = len(train) // batch
     total, warmup = steps * epochs, 2 * steps
     history, step, started = [], 0, time.perf_counter()
@@ -69,10 +72,12 @@ def learn(model: nn.Module, config: ViTConfig, data: dict[str, ImageDataset], ep
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if average:
+                average.update(step)
             step += 1
-        model.eval()
+        evaluated.eval()
         with torch.inference_mode():
-            accuracy = float((model(x_test).argmax(-1) == test.labels).float().mean())
+            accuracy = float((evaluated(x_test).argmax(-1) == test.labels).float().mean())
         history.append({"epoch": epoch + 1, "test_accuracy": accuracy, "time_s": time.perf_counter() - started})
     return history
 
@@ -82,17 +87,18 @@ def main() -> None:
     parser.add_argument("--patch", type=int, default=7)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--augment", default="digits", choices=("digits", "none"))
+    parser.add_argument("--ema", type=float, default=TrainConfig.ema, help="weight-average decay (0: off)")
     parser.add_argument("--only", action="append", help="train only this model (repeatable)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     config = preset("mnist", patch_size=args.patch)
     report: dict[str, Any] = {"benchmark": "learning_speed", "patch_size": args.patch, "augment": args.augment,
-                              "threads": torch.get_num_threads(), "runs": {}}
+                              "ema": args.ema, "threads": torch.get_num_threads(), "runs": {}}
     data = load_data(None)
     for name, model in models(config).items():
         if args.only and name not in args.only:
             continue
-        history = learn(model, config, data, args.epochs, args.augment)
+        history = learn(model, config, data, args.epochs, args.augment, args.ema)
         report["runs"][name] = history
         reached = seconds_to_accuracy(history, (0.95, 0.97, 0.98))
         report.setdefault("seconds_to_accuracy", {})[name] = reached

@@ -60,7 +60,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="model config override, e.g. patch_size=7")
     for name in ("epochs", "batch_size", "seed"):
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=int)
-    for name in ("lr", "weight_decay", "warmup_epochs", "label_smoothing", "min_lr", "clip_grad"):
+    for name in ("lr", "weight_decay", "warmup_epochs", "label_smoothing", "min_lr", "clip_grad", "ema"):
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=float)
     parser.add_argument("--augment")
     parser.add_argument("--precision")

@@ -19,7 +19,8 @@ from vitlens.checkpoint import CheckpointError, load_model
 from vitlens.cli import app
 from vitlens.data import load_data
 from vitlens.inference import predict
-from vitlens.training import COMPILE_MIN_STEPS, TrainConfig, evaluate, resolve_compile, train
+from vitlens.model.vit import VisionTransformer
+from vitlens.training import COMPILE_MIN_STEPS, TrainConfig, WeightAverage, evaluate, resolve_compile, train
 
 TINY = preset("mnist", patch_size=7, dim=32, depth=2, heads=2, dropout=0.1, drop_path=0.1)
 TC = TrainConfig(epochs=2, batch_size=50, lr=3e-3, warmup_epochs=0.5)
@@ -40,7 +41,10 @@ def test_resume_gives_exactly_the_uninterrupted_weights(tmp_path, small_data):
     first = train(TINY, small_data, tmp_path / "split", replace(TC), progress=False, stop_after_steps=10)
     assert first.interrupted and first.history[0]["epoch"] == 1  # stopped after epoch 1 (10 steps)
     resumed = train(TINY, small_data, tmp_path / "split", TC, resume=True, progress=False)
-    assert states_equal(straight.model.state_dict(), resumed.model.state_dict())
+    assert states_equal(straight.model.state_dict(), resumed.model.state_dict())  # the weight averages
+    trained = [torch.load(tmp_path / run / "training_state.pt", weights_only=True)["trained_weights"]
+               for run in ("straight", "split")]
+    assert states_equal(*trained)  # and the weights being trained
     assert [r["test_accuracy"] for r in straight.history] == [r["test_accuracy"] for r in resumed.history]
 
 
@@ -183,6 +187,33 @@ def test_compile_setting(monkeypatch):
     assert TrainConfig.from_dict({"compile": False}).compile == "off"
     with pytest.raises(ValueError, match="compile must be auto, on or off"):
         TrainConfig(compile="sometimes")
+
+
+def test_weight_average_follows_its_formula():
+    """avg ← β·avg + (1 − β)·w with β = min(decay, (1 + n) / (10 + n)), checked against the recurrence in float64."""
+    model = VisionTransformer(preset("mnist", dim=8, depth=1, heads=1))
+    average = WeightAverage(model, decay=0.5)
+    expected = [p.detach().double().clone() for p in model.parameters()]
+    torch.manual_seed(0)
+    for n in range(12):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn_like(p))
+        average.update(n)
+        beta = min(0.5, (1 + n) / (10 + n))
+        trained = [p.detach().double() for p in model.parameters()]
+        expected = [beta * e + (1 - beta) * w for e, w in zip(expected, trained, strict=True)]
+    for e, a, p in zip(expected, average.model.parameters(), model.parameters(), strict=True):
+        torch.testing.assert_close(a.double(), e, rtol=1e-6, atol=1e-6)
+        assert not a.requires_grad and not torch.equal(a, p)
+
+
+def test_ema_off_saves_the_trained_weights(tmp_path, small_data):
+    result = train(TINY, small_data, tmp_path / "run", replace(TC, ema=0.0), progress=False)
+    state = torch.load(tmp_path / "run" / "training_state.pt", weights_only=True)
+    assert "trained_weights" not in state
+    assert states_equal(load_model(tmp_path / "run").state_dict(), result.model.state_dict())
+    assert TrainConfig.from_dict({"epochs": 3}).ema == 0.0  # a run saved before the weight average: resumed without
 
 
 def test_missing_data_is_reported(tmp_path):

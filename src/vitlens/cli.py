@@ -123,6 +123,8 @@ def train(
     clip_grad: Annotated[float | None, typer.Option(help="clip the gradient norm to this (default 0: off)")] = None,
     augment: Annotated[str | None, typer.Option(help="auto | digits | crop_flip | none")] = None,
     precision: Annotated[str | None, typer.Option(help="auto | fp32 | bf16")] = None,
+    ema: Annotated[float | None, typer.Option(help="decay of the moving average of the weights that is evaluated "
+                                                   "and saved (default 0.999; 0: save the trained weights)")] = None,
     compile: Annotated[bool | None, typer.Option("--compile/--no-compile", help="torch.compile the model (default: "
                                                  "on for runs of 5,000+ steps where a C++ compiler or GPU is found)")]
     = None,
@@ -140,7 +142,7 @@ def train(
     from vitlens.training import train as run_training
 
     options = dict(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, clip_grad=clip_grad,
-                   augment=augment, precision=precision, seed=seed)
+                   augment=augment, precision=precision, ema=ema, seed=seed)
     given: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
     if compile is not None:
         given["compile"] = "on" if compile else "off"
