@@ -228,8 +228,10 @@ class WeightAverage(Generic[M]):
 
     After update n the average moves toward the trained weights w by 1 − βₙ with
     βₙ = min(decay, (1 + n) / (10 + n)) — TensorFlow's ExponentialMovingAverage warm-up, so early
-    averages forget the random init fast. The average is what is evaluated and saved: on the mnist
-    recipe it is 98 % accurate after ~20 epochs where the trained weights need ~45.
+    averages forget the random init fast. Only parameters are averaged (a ViT keeps no running
+    statistics). The average is what is evaluated and saved: on the mnist recipe it reaches 95 / 97 %
+    in about half the epochs of the trained weights and 98 % a few epochs sooner in 4 of 5 runs,
+    and ends as accurate (README, "The recipe").
     """
 
     def __init__(self, model: M, decay: float) -> None:
