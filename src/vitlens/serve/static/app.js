@@ -84,7 +84,10 @@ function sendCanvas() {
   dirty = false;
   inFlight = true;
   const mine = generation;  // toBlob calls back later: a Clear in between must drop this picture
-  canvas.toBlob((blob) => (mine === generation ? send(blob, "canvas.png", mine) : (inFlight = false)), "image/png");
+  canvas.toBlob((blob) => {
+    if (mine === generation) send(blob, "canvas.png", mine);
+    else inFlight = false;
+  }, "image/png");
 }
 
 async function send(blob, name, mine = generation) {
