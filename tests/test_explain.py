@@ -63,15 +63,15 @@ def test_discard_ratio_drops_the_weakest_weights_but_not_cls_to_cls():
 def test_explain_a_real_prediction(trained):
     folder, _ = trained
     model = load(folder)
-    test = load_data()["test"]
+    test = load_data(None, model.config.image_size)["test"]
     image = normalise(test.images[11, 0], model.config)
-    result = explain(model, image)
-    assert result.cls_attention.shape == (6, 4, 16) and result.rollout.shape == (16,)
+    result = explain(model, image)  # the mnist preset: 5×5 = 25 patches, 26 tokens
+    assert result.cls_attention.shape == (6, 4, 25) and result.rollout.shape == (25,)
     assert len(result.heads) == 24 and len(result.cls_norms) == 7 and len(result.cls_cosines) == 6
-    assert len(result.cls_entropies) == 6 and all(0 < e <= np.log(17) for e in result.cls_entropies)
+    assert len(result.cls_entropies) == 6 and all(0 < e <= np.log(26) for e in result.cls_entropies)
     torch.testing.assert_close(result.probabilities, model(image[None]).softmax(-1)[0], atol=1e-5, rtol=0)
     assert result.top(1)[0][0] in result.class_names
-    assert result.patch_position(6) == (1, 2)
+    assert result.patch_position(7) == (1, 2)
 
 
 def test_explain_cli_writes_pngs(trained, tmp_path):

@@ -79,7 +79,7 @@ def test_fused_and_explicit_attention_agree():
 def test_tracing_leaves_the_model_and_results_unchanged():
     torch.manual_seed(2)
     model = create_model("mnist").eval()
-    x = torch.randn(2, 1, 28, 28)
+    x = torch.randn(2, 1, *model.config.image_size)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     with torch.no_grad():
         a = model(x)
@@ -122,7 +122,8 @@ def test_position_embeddings_unchanged_on_the_built_grid():
 # ---------------------------------------------------------------- bad input
 @pytest.fixture(scope="module")
 def mnist_model() -> VisionTransformer:
-    return create_model("mnist").eval()
+    """The mnist preset at MNIST's own 28×28 with patch 7 (the messages below name these sizes)."""
+    return create_model(preset("mnist", image_size=28, patch_size=7)).eval()
 
 
 @pytest.mark.parametrize(
@@ -198,7 +199,7 @@ def test_gradient_checkpointing_changes_memory_not_gradients():
         torch.manual_seed(0)
         model = VisionTransformer(config).train()
         model.set_gradient_checkpointing(enabled)
-        images = torch.randn(8, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+        images = torch.randn(8, 1, *config.image_size, generator=torch.Generator().manual_seed(1))
         torch.manual_seed(2)
         saved: dict[int, int] = {}
 

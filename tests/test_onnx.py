@@ -24,7 +24,7 @@ def test_export_cli_and_onnxruntime_parity(trained, tmp_path):
     assert "onnxruntime matches PyTorch" in " ".join(res.output.split())
     model = load(folder)
     session = ort.InferenceSession(str(target), providers=["CPUExecutionProvider"])
-    test = load_data()["test"]
+    test = load_data(None, model.config.image_size)["test"]
     for batch in (1, 3, 64):  # the batch axis is dynamic
         x = standardise(to_unit(test.images[:batch], torch.device("cpu")), model.config)
         got = session.run(["logits"], {"images": x.numpy()})[0]

@@ -58,9 +58,9 @@ def post_file(base: str, png: bytes, endpoint: str = "predict", **params) -> htt
 def test_health_and_model_description(server, model, trained):
     assert httpx.get(f"{server}/healthz").json() == {"status": "ok"}
     info = httpx.get(f"{server}/v1/model").json()
-    assert info["parameters"] == model.num_parameters() == 205_962
+    assert info["parameters"] == model.num_parameters() == 205_706
     assert info["class_names"] == [str(i) for i in range(10)]
-    assert info["image_size"] == [28, 28] and info["grid"] == [4, 4] and info["patch_size"] == 7
+    assert info["image_size"] == [30, 30] and info["grid"] == [5, 5] and info["patch_size"] == 6
     assert info["checkpoint"] == str(trained[0]) and info["config"]["dim"] == 64
 
 
@@ -156,10 +156,10 @@ def test_explain_returns_real_attention_and_pictures(server, model, digits):
     assert response.status_code == 200, response.text
     body = response.json()
     want = explain(model, image_to_tensor(Image.open(io.BytesIO(png)), model.config))
-    assert body["grid"] == [4, 4] and len(body["top"]) == 2 and body["label"] == want.top(1)[0][0]
+    assert body["grid"] == [5, 5] and len(body["top"]) == 2 and body["label"] == want.top(1)[0][0]
     last = want.cls_attention[-1]
     heads = torch.tensor(body["attention"]["last_layer_heads"])
-    assert heads.shape == (model.config.heads, 16)
+    assert heads.shape == (model.config.heads, 25)  # 5×5 patches
     assert torch.allclose(heads, last, atol=1e-6)
     assert torch.allclose(torch.tensor(body["attention"]["last_layer"]), last.mean(0), atol=1e-6)
     assert torch.allclose(torch.tensor(body["attention"]["rollout"]), want.rollout, atol=1e-6)

@@ -22,7 +22,7 @@ from vitlens.inference import predict
 from vitlens.model.vit import VisionTransformer
 from vitlens.training import COMPILE_MIN_STEPS, TrainConfig, WeightAverage, evaluate, resolve_compile, train
 
-TINY = preset("mnist", patch_size=7, dim=32, depth=2, heads=2, dropout=0.1, drop_path=0.1)
+TINY = preset("mnist", image_size=28, patch_size=7, dim=32, depth=2, heads=2, dropout=0.1, drop_path=0.1)
 TC = TrainConfig(epochs=2, batch_size=50, lr=3e-3, warmup_epochs=0.5)
 
 
@@ -107,6 +107,10 @@ def test_training_learns_real_digits(trained):
     accuracies = [r["test_accuracy"] for r in result.history]
     assert accuracies[-1] > 0.85  # chance is 0.1 on these 1,000 held-out digits
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    # the mnist preset takes 30×30: the 28×28 digits were resized to it, and evaluate does the same
+    assert result.model.config.image_size == (30, 30)
+    native, sized = load_data()["test"], load_data(None, (30, 30))["test"]
+    assert evaluate(result.model, native).accuracy == evaluate(result.model, sized).accuracy == accuracies[-1]
 
 
 def _digit_png(path, pixels, dark_on_white=False, scale=1):

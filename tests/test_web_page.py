@@ -40,7 +40,7 @@ def test_draw_a_digit_then_upload_one(trained, browser_page, tmp_path):
             break
     with running_server(trained[0]) as base:
         page.goto(base + "/")
-        page.wait_for_function("document.getElementById('model-info').textContent.includes('205,962')")
+        page.wait_for_function(f"document.getElementById('model-info').textContent.includes('{model.num_parameters():,}')")
         draw_strokes(page, SEVEN)
         page.wait_for_selector("#bars li", timeout=15_000)
         page.wait_for_function("!document.getElementById('heatmap').hidden")

@@ -59,14 +59,14 @@ def info(
 
 
 def _bundled_digit(config: ViTConfig, index: int) -> tuple[torch.Tensor, str]:
-    """Test digit ``index`` of the bundled MNIST sample, prepared for ``config``."""
-    from vitlens.data.bundled import bundled_mnist
+    """Test digit ``index`` of the bundled MNIST sample, resized to ``config``'s input size and normalised."""
+    from vitlens.data.datasets import load_data
 
-    images, labels = bundled_mnist()["test"]
-    if config.in_channels != 1 or config.image_size != (28, 28):
-        raise ConfigError(f"the bundled digits are 28×28 grey; {config.name or 'this model'} takes "
-                          f"{config.image_size[0]}×{config.image_size[1]}×{config.in_channels}: pass --image")
-    return normalise(torch.from_numpy(images[index].copy()), config), f"bundled test digit #{index} (a {labels[index]})"
+    if config.in_channels != 1:
+        raise ConfigError(f"the bundled digits are grey; {config.name or 'this model'} takes "
+                          f"{config.in_channels} channels: pass --image")
+    digits = load_data("mnist5k", config.image_size)["test"]
+    return normalise(digits.images[index], config), f"bundled test digit #{index} (a {int(digits.labels[index])})"
 
 
 def _model_for(spec: str, seed: int) -> tuple[VisionTransformer, str]:

@@ -158,11 +158,12 @@ def cpu_has_bf16_matrix_units() -> bool:
 
 
 def fit_config_to_data(config: ViTConfig, data: ImageDataset) -> ViTConfig:
-    """Adapt image size, channels, classes and normalisation of a config to the data it trains on."""
+    """Adapt channels, classes and normalisation of a config to the data it trains on (the data is
+    resized to the config's image size, not the other way round: see `ImageDataset.resized`)."""
     changes: dict[str, Any] = {}
-    if data.image_size != config.image_size or data.channels != config.in_channels:
+    if data.channels != config.in_channels:
         mean, std = data.channel_stats()
-        changes.update(image_size=data.image_size, in_channels=data.channels, mean=mean, std=std)
+        changes.update(in_channels=data.channels, mean=mean, std=std)
     if len(data.class_names) != config.num_classes or data.class_names != config.class_names:
         changes.update(num_classes=len(data.class_names), class_names=data.class_names)
     return config.replace(**changes) if changes else config
@@ -200,8 +201,9 @@ def to_unit(images_u8: Tensor, device: torch.device) -> Tensor:
 @torch.inference_mode()
 def evaluate(model: VisionTransformer, data: ImageDataset, batch_size: int = 500,
              device: str | torch.device | None = None) -> EvalResult:
-    """Accuracy, mean loss and confusion matrix of ``model`` on ``data``."""
+    """Accuracy, mean loss and confusion matrix of ``model`` on ``data`` (resized to the model's input size)."""
     device = torch.device(device) if device else next(model.parameters()).device
+    data = data.resized(model.config.image_size)
     was_training = model.training
     model.eval()
     k = model.config.num_classes
@@ -323,7 +325,7 @@ def train(
                                   f"--resume, or choose another --out folder — nothing was overwritten")
         config = load_config(model_config) if isinstance(model_config, str) else model_config
     datasets = data if isinstance(data, dict) else load_data(data_spec, config.image_size, config.in_channels)
-    train_set, test_set = datasets["train"], datasets["test"]
+    train_set, test_set = (datasets[split].resized(config.image_size) for split in ("train", "test"))
     config = fit_config_to_data(config, train_set)
 
     world, dev = join(device)

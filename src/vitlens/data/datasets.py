@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from vitlens.data import cifar
@@ -64,6 +65,17 @@ class ImageDataset:
     def subset(self, indices: Tensor | np.ndarray | list[int]) -> ImageDataset:
         idx = torch.as_tensor(indices, dtype=torch.long)
         return ImageDataset(self.images[idx], self.labels[idx], self.class_names, self.name)
+
+    def resized(self, size: tuple[int, int], chunk: int = 4096) -> ImageDataset:
+        """The images resized to ``size`` (H, W), bilinear and antialiased, as uint8 again; ``self`` when
+        they already have that size. A model's input size rules: data of another size is resized to it."""
+        size = (int(size[0]), int(size[1]))
+        if self.image_size == size:
+            return self
+        parts = [F.interpolate(x.float(), size=size, mode="bilinear", antialias=True, align_corners=False)
+                 .round_().clamp_(0, 255).to(torch.uint8) for x in self.images.split(chunk)]
+        images = torch.cat(parts) if parts else self.images.new_zeros((0, self.channels, *size))
+        return ImageDataset(images, self.labels, self.class_names, self.name)
 
     def channel_stats(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
         """Per-channel mean and std of the pixels scaled to [0, 1] (for a config's normalisation)."""
@@ -123,11 +135,16 @@ def load_folder(root: str | Path, image_size: tuple[int, int], channels: int,
 
 
 def load_data(
-    spec: str | None = None, image_size: tuple[int, int] = (28, 28), channels: int = 1
+    spec: str | None = None, image_size: tuple[int, int] | None = None, channels: int = 1
 ) -> dict[str, ImageDataset]:
-    """{"train": …, "test": …} for a data spec (see the module docstring). ``image_size`` and
-    ``channels`` are used only for image folders, whose files can have any size and mode."""
-    spec = spec or "mnist5k"
+    """{"train": …, "test": …} for a data spec (see the module docstring), resized to ``image_size``
+    (a model's input size) when given; without it each source keeps its own size and image folders
+    are read at 28×28. ``channels`` is used only for image folders, whose files can have any mode."""
+    datasets = _load(spec or "mnist5k", image_size or (28, 28), channels)
+    return {split: data.resized(image_size) for split, data in datasets.items()} if image_size else datasets
+
+
+def _load(spec: str, image_size: tuple[int, int], channels: int) -> dict[str, ImageDataset]:
     if spec == "mnist5k":
         return {split: _dataset(x, y, DIGITS, f"mnist5k/{split}") for split, (x, y) in bundled_mnist().items()}
     kind, sep, rest = spec.partition(":")
