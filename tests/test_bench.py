@@ -4,7 +4,7 @@ import json
 
 from typer.testing import CliRunner
 
-from vitlens.bench import variants
+from vitlens.bench import CONFIGS, variants
 from vitlens.cli import app
 
 
@@ -51,6 +51,14 @@ def test_bench_variants_with_compile():
     assert [(dtype, compiled) for _, lib, dtype, compiled in rows if lib == "transformers"] == [(None, False),
                                                                                                  (None, True)]
     assert [label for label, *_ in variants(["vitlens"], "fp32", compile=False)] == ["vitlens"]
+
+
+def test_bench_configs_are_the_stated_models():
+    sizes = {name: (c.image_size, c.patch_size, c.dim, c.depth, c.heads) for name, c in
+             ((name, make()) for name, make in CONFIGS.items())}
+    assert sizes["mnist_patch4"] == ((28, 28), 4, 64, 6, 4)  # the reference model
+    assert sizes["mnist"] == ((30, 30), 6, 64, 6, 4)
+    assert sizes["vit_small_patch16_224"] == ((224, 224), 16, 384, 12, 6)
 
 
 def test_bench_rejects_unknown_configs():

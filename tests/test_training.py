@@ -20,6 +20,7 @@ from vitlens.cli import app
 from vitlens.data import load_data
 from vitlens.inference import predict
 from vitlens.model.vit import VisionTransformer
+from vitlens.preprocess import normalise
 from vitlens.training import COMPILE_MIN_STEPS, TrainConfig, WeightAverage, evaluate, resolve_compile, train
 
 TINY = preset("mnist", image_size=28, patch_size=7, dim=32, depth=2, heads=2, dropout=0.1, drop_path=0.1)
@@ -134,6 +135,19 @@ def test_predict_reads_real_pngs_any_polarity_and_size(trained, tmp_path):
     assert sum(p.label == t for p, t in zip(plain, truth, strict=True)) >= 16
     assert sum(p.label == t for p, t in zip(paper, truth, strict=True)) >= 15  # inverted, 112×112, re-centred
     assert all(abs(sum(p.probabilities) - 1) < 1e-5 for p in plain)
+
+
+def test_a_digit_file_is_read_as_the_training_digits_were(trained, tmp_path):
+    """A 28×28 MNIST PNG given to the 30×30 preset goes through the resize the data sets went through."""
+    out, result = trained
+    native, sized = load_data()["test"], load_data(None, result.model.config.image_size)["test"]
+    paths = [tmp_path / f"digit_{i}.png" for i in range(0, 1000, 100)]
+    for i, path in zip(range(0, 1000, 100), paths, strict=True):
+        Image.fromarray(native.images[i, 0].numpy()).save(path)
+    got = torch.tensor([p.probabilities for p in predict(out, paths)])
+    with torch.no_grad():
+        want = result.model(normalise(sized.images[0:1000:100], result.model.config)).softmax(-1)
+    torch.testing.assert_close(got, want, atol=1e-6, rtol=0)
 
 
 def test_cli_eval_and_predict(trained, tmp_path):

@@ -34,7 +34,7 @@ from vitlens.training import cpu_has_bf16_matrix_units, resolve_precision
 CONFIGS: dict[str, Callable[[], ViTConfig]] = {
     "mnist": lambda: preset("mnist"),
     # the reference config: 28×28, patch 4, D 64, depth 6, 4 heads
-    "mnist_patch4": lambda: preset("mnist").replace(patch_size=4, name="mnist_patch4"),
+    "mnist_patch4": lambda: preset("mnist").replace(image_size=28, patch_size=4, name="mnist_patch4"),
     "vit_tiny_patch16_224": lambda: preset("vit_tiny_patch16_224"),
     "vit_small_patch16_224": lambda: preset("vit_small_patch16_224"),
 }

@@ -6,12 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
 from vitlens.config import ViTConfig
 
 Image.MAX_IMAGE_PIXELS = 64_000_000  # refuse decompression bombs (PIL raises above 2× this)
+MNIST_SIZE = 28  # MNIST's frame: a digit in a 20×20 box, centred by its centre of mass in 28×28
 
 
 class ImageLoadError(ValueError):
@@ -70,13 +72,21 @@ def fit_digit(pixels: np.ndarray, size: tuple[int, int] = (28, 28), box: int = 2
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
+def resize_images(images: Tensor, size: tuple[int, int]) -> Tensor:
+    """uint8 images (N, C, H, W) → uint8 (N, C, *size): bilinear, antialiased, rounded — how data sets
+    are brought to a model's input size, and so how a single digit is brought there for prediction."""
+    resized = F.interpolate(images.float(), size=size, mode="bilinear", antialias=True, align_corners=False)
+    return resized.round_().clamp_(0, 255).to(torch.uint8)
+
+
 def image_to_tensor(img: Image.Image, config: ViTConfig, invert: str | bool = "auto", fit: str = "auto") -> Tensor:
     """A PIL image → (C, H, W) float tensor, resized to the config's size and normalised with its mean/std.
 
     For 1-channel models (trained on light-on-dark digits, as MNIST), ``invert="auto"`` flips images
     whose border is bright, so a dark digit written on white paper is read the MNIST way; and
-    ``fit="auto"`` gives images of another size MNIST's digit normalisation (`fit_digit`) instead of
-    a plain resize. ``fit="resize"`` always resizes the whole image.
+    ``fit="auto"`` brings images of another size than the model's the way the training digits came:
+    into MNIST's 28×28 frame (`fit_digit`, unless already 28×28), then `resize_images` to the model's
+    size. ``fit="resize"`` always resizes the whole image.
     """
     img = to_model_mode(img, config.in_channels)
     h, w = config.image_size
@@ -86,7 +96,9 @@ def image_to_tensor(img: Image.Image, config: ViTConfig, invert: str | bool = "a
         pixels = 255 - pixels
     if pixels.shape[:2] != (h, w):
         if grey and fit == "auto":
-            pixels = fit_digit(pixels, (h, w), box=round(min(h, w) * 20 / 28))
+            if pixels.shape[:2] != (MNIST_SIZE, MNIST_SIZE):
+                pixels = fit_digit(pixels, (MNIST_SIZE, MNIST_SIZE))
+            pixels = resize_images(torch.from_numpy(pixels.copy())[None, None], (h, w))[0, 0].numpy()
         else:
             pixels = np.asarray(Image.fromarray(pixels).resize((w, h), Image.Resampling.BILINEAR), dtype=np.uint8)
     return normalise(torch.from_numpy(pixels.copy()), config)

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from vitlens.data import cifar
@@ -21,6 +20,7 @@ from vitlens.data.bundled import bundled_mnist
 from vitlens.data.errors import DataError
 from vitlens.data.folder import class_folders, read_image_folder
 from vitlens.data.idx import read_idx_pair
+from vitlens.preprocess import resize_images
 
 DIGITS = [str(d) for d in range(10)]
 FASHION = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
@@ -67,14 +67,12 @@ class ImageDataset:
         return ImageDataset(self.images[idx], self.labels[idx], self.class_names, self.name)
 
     def resized(self, size: tuple[int, int], chunk: int = 4096) -> ImageDataset:
-        """The images resized to ``size`` (H, W), bilinear and antialiased, as uint8 again; ``self`` when
-        they already have that size. A model's input size rules: data of another size is resized to it."""
+        """The images resized to ``size`` (H, W) by `resize_images`; ``self`` when they already have it.
+        A model's input size rules: data of another size is resized to it."""
         size = (int(size[0]), int(size[1]))
         if self.image_size == size:
             return self
-        parts = [F.interpolate(x.float(), size=size, mode="bilinear", antialias=True, align_corners=False)
-                 .round_().clamp_(0, 255).to(torch.uint8) for x in self.images.split(chunk)]
-        images = torch.cat(parts) if parts else self.images.new_zeros((0, self.channels, *size))
+        images = torch.cat([resize_images(x, size) for x in self.images.split(chunk)])
         return ImageDataset(images, self.labels, self.class_names, self.name)
 
     def channel_stats(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
