@@ -65,8 +65,8 @@ def _bundled_digit(config: ViTConfig, index: int) -> tuple[torch.Tensor, str]:
     if config.in_channels != 1:
         raise ConfigError(f"the bundled digits are grey; {config.name or 'this model'} takes "
                           f"{config.in_channels} channels: pass --image")
-    digits = load_data("mnist5k", config.image_size)["test"]
-    return normalise(digits.images[index], config), f"bundled test digit #{index} (a {int(digits.labels[index])})"
+    digit = load_data("mnist5k")["test"].subset([index]).resized(config.image_size)  # resize only this one
+    return normalise(digit.images[0], config), f"bundled test digit #{index} (a {int(digit.labels[0])})"
 
 
 def _model_for(spec: str, seed: int) -> tuple[VisionTransformer, str]:
